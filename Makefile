@@ -1,0 +1,47 @@
+# The front door: `make run` for the demo, `make test` for the whole suite.
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PG_URL ?= postgres://postgres@127.0.0.1:5432/feedbackportal
+
+.PHONY: run install test test-sqlite test-postgres lint browser bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt .python-version
+	@test -x $(PY) || "$$(bin/find-python)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	DEBUG=true $(PY) manage.py migrate --noinput
+	DEBUG=true $(PY) manage.py seed_demo
+	DEBUG=true HOST=$(HOST) PORT=$(PORT) bin/run-portal
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
+
+browser:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Browser tests need Debian's Chromium: sudo apt-get install chromium" >&2; exit 1; fi; }
+
+test: install lint browser test-sqlite test-postgres
+
+test-sqlite: install
+	$(VENV)/bin/pytest
+
+# Runs when a PostgreSQL server answers at PG_URL; .ci/run makes sure one does.
+test-postgres: install
+	@if $(PY) -c "import psycopg,sys; psycopg.connect('$(PG_URL)'.rsplit('/',1)[0]+'/postgres', connect_timeout=3).close()" 2>/dev/null; then \
+	  DATABASE_URL=$(PG_URL) $(VENV)/bin/pytest -m "not browser"; \
+	else echo "PostgreSQL not reachable at $(PG_URL): PostgreSQL tests not run."; fi
+
+bench: install
+	DEBUG=true $(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles

@@ -1,0 +1,181 @@
+"""The worker's side of a feedback: claim it, make one call to LeadConduit, record what happened.
+
+Invariant: a feedback is resent only when we know the earlier call did not reach LeadConduit.
+"""
+
+import logging
+import random
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from feedbackportal.feedback import tasks
+from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Status
+from feedbackportal.leadconduit import (
+    Classification,
+    Exchange,
+    InvalidFeedback,
+    LeadConduitError,
+    Outcome,
+    Reply,
+    send_feedback,
+)
+
+logger = logging.getLogger(__name__)
+
+OUTCOME_STATUS = {Outcome.SUCCESS: Status.ACCEPTED, Outcome.FAILURE: Status.REJECTED, Outcome.ERROR: Status.ERROR}
+
+
+def deliver_feedback(feedback_id: int) -> str:
+    """Deliver one feedback if it is waiting to be sent; return its status afterwards.
+
+    Safe to call twice for the same feedback, at once or later: only the caller whose
+    conditional update claims the row sends anything.
+    """
+    now = timezone.now()
+    due = Q(status=Status.QUEUED) | Q(status=Status.RETRYING, next_attempt_at__lte=now)
+    claimed = Feedback.objects.filter(due, pk=feedback_id).update(
+        status=Status.SENDING, attempt_count=F("attempt_count") + 1, next_attempt_at=None, updated_at=now
+    )
+    if not claimed:
+        current = Feedback.objects.filter(pk=feedback_id).values_list("status", flat=True).first()
+        logger.info("Feedback %s not claimed (status %s)", feedback_id, current)
+        return current or "missing"
+
+    feedback = Feedback.objects.select_related("lead").get(pk=feedback_id)
+    # Committed before any byte leaves: a crash from here on leaves an attempt with no answer.
+    attempt = DeliveryAttempt.objects.create(feedback=feedback, number=feedback.attempt_count, started_at=now)
+
+    try:
+        reply: Reply | LeadConduitError = send_feedback(
+            feedback.lead.event_id, feedback.feedback_type, feedback.reason_text
+        )
+    except LeadConduitError as exc:
+        reply = exc
+    except InvalidFeedback as exc:
+        _finish(feedback, attempt, None, status=Status.ERROR, message=str(exc), error=str(exc))
+        return Status.ERROR
+    except Exception as exc:  # a bug of ours mid-call: the call may have gone out
+        logger.exception("Unexpected failure delivering feedback %s", feedback_id)
+        _finish(
+            feedback,
+            attempt,
+            None,
+            status=Status.UNCONFIRMED,
+            message="An internal error interrupted the delivery; a manager will check.",
+            error=f"{type(exc).__name__}: {exc}",
+            classification=Classification.UNKNOWN,
+        )
+        return Status.UNCONFIRMED
+
+    if isinstance(reply, Reply):
+        return _record_reply(feedback, attempt, reply)
+    return _record_failure(feedback, attempt, reply)
+
+
+def _record_reply(feedback: Feedback, attempt: DeliveryAttempt, reply: Reply) -> str:
+    result = reply.result
+    status = OUTCOME_STATUS[result.outcome]
+    message = ""
+    if result.outcome is Outcome.ERROR:
+        message = f"LeadConduit had a problem recording it: {result.reason or 'no detail given'}."
+    with transaction.atomic():
+        _finish(
+            feedback,
+            attempt,
+            reply.exchange,
+            status=status,
+            message=message,
+            outcome=result.outcome.value,
+            outcome_reason=result.reason,
+            classification=Classification.ANSWERED,
+        )
+        lead = feedback.lead
+        changed = lead.fill_from(result.lead)
+        if changed:
+            lead.save(update_fields=[*changed, "phone_digits", "updated_at"])
+    return status
+
+
+def _record_failure(feedback: Feedback, attempt: DeliveryAttempt, error: LeadConduitError) -> str:
+    if error.classification is Classification.ANSWERED:
+        status, message = Status.ERROR, f"LeadConduit refused the request: {error.message}"
+    elif error.classification is Classification.UNKNOWN:
+        status, message = Status.UNCONFIRMED, error.message
+    elif feedback.attempt_count < settings.LEADCONDUIT_MAX_ATTEMPTS:
+        status, message = Status.RETRYING, error.message
+    else:
+        status, message = Status.FAILED, error.message
+
+    with transaction.atomic():
+        next_at = None
+        if status is Status.RETRYING:
+            next_at = timezone.now() + _backoff(feedback.attempt_count, error.retry_after)
+            feedback.task_id = str(tasks.deliver.using(run_after=next_at).enqueue(feedback.pk).id)
+        _finish(
+            feedback,
+            attempt,
+            error.exchange,
+            status=status,
+            message=message,
+            error=error.message,
+            classification=error.classification,
+            next_attempt_at=next_at,
+        )
+    return status
+
+
+def _backoff(attempts_made: int, retry_after: float | None) -> timedelta:
+    base = settings.LEADCONDUIT_RETRY_BASE_SECONDS * (2 ** (attempts_made - 1))
+    delay = min(base, 3600.0) * random.uniform(0.5, 1.5)  # jitter spreads a thundering herd
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, 3600.0))
+    return timedelta(seconds=delay)
+
+
+def _finish(
+    feedback: Feedback,
+    attempt: DeliveryAttempt,
+    exchange: Exchange | None,
+    *,
+    status: str,
+    message: str = "",
+    error: str = "",
+    outcome: str = "",
+    outcome_reason: str = "",
+    classification: str = "",
+    next_attempt_at=None,
+) -> None:
+    now = timezone.now()
+    if exchange is not None:
+        body = exchange.response_body
+        attempt.request_method = exchange.method
+        attempt.request_url = exchange.url
+        attempt.request_headers = exchange.request_headers
+        attempt.request_body = exchange.request_body.decode("utf-8", errors="replace")
+        attempt.response_status = exchange.status
+        attempt.response_headers = exchange.response_headers
+        attempt.response_body = body[: DeliveryAttempt.RESPONSE_LIMIT].decode("utf-8", errors="replace")
+        attempt.response_truncated = len(body) > DeliveryAttempt.RESPONSE_LIMIT
+        attempt.duration_ms = exchange.duration_ms
+    attempt.finished_at = now
+    attempt.classification = classification
+    attempt.outcome = outcome
+    attempt.error = error
+    attempt.save()
+
+    updated = Feedback.objects.filter(pk=feedback.pk, status=Status.SENDING).update(
+        status=status,
+        status_message=message[:500],
+        outcome=outcome,
+        outcome_reason=outcome_reason,
+        next_attempt_at=next_attempt_at,
+        task_id=feedback.task_id,
+        answered_at=now if classification == Classification.ANSWERED else None,
+        updated_at=now,
+    )
+    if not updated:
+        logger.warning("Feedback %s changed status while it was being sent", feedback.pk)

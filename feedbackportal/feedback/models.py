@@ -1,0 +1,176 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from feedbackportal.leads.models import Lead
+
+
+class FeedbackType(models.TextChoices):
+    RETURN = "return", "Return"
+    CONVERSION = "conversion", "Conversion"
+
+
+class ReasonQuerySet(models.QuerySet["Reason"]):
+    def active(self) -> "ReasonQuerySet":
+        return self.filter(active=True)
+
+    def for_type(self, feedback_type: str) -> "ReasonQuerySet":
+        return self.filter(feedback_type=feedback_type)
+
+
+class Reason(models.Model):
+    """A catalog entry: what agents pick, and the exact words LeadConduit receives."""
+
+    feedback_type = models.CharField("type", max_length=20, choices=FeedbackType.choices)
+    label = models.CharField(max_length=100, help_text="What agents see.")
+    text = models.CharField(
+        "text sent to LeadConduit",
+        max_length=255,
+        help_text="Exactly what LeadConduit receives as the reason; keep the wording your sellers expect.",
+    )
+    active = models.BooleanField(
+        default=True, help_text="Inactive reasons are hidden from agents but kept for history."
+    )
+    position = models.PositiveSmallIntegerField("order", default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ReasonQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["feedback_type", "position", "label"]
+        constraints = [
+            models.UniqueConstraint(fields=["feedback_type", "label"], name="reason_label_unique_per_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_feedback_type_display()}: {self.label}"
+
+    @property
+    def is_used(self) -> bool:
+        return self.feedbacks.exists()
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    RETRYING = "retrying", "Retrying"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected by LeadConduit"
+    ERROR = "error", "Error"
+    UNCONFIRMED = "unconfirmed", "Unconfirmed"
+    FAILED = "failed", "Not delivered"
+
+
+# A live feedback blocks another of the same type for the same lead (LeadConduit bills every call).
+LIVE_STATUSES = (Status.QUEUED, Status.SENDING, Status.RETRYING, Status.ACCEPTED, Status.UNCONFIRMED)
+PENDING_STATUSES = (Status.QUEUED, Status.SENDING, Status.RETRYING)
+
+
+class FeedbackQuerySet(models.QuerySet["Feedback"]):
+    def live(self) -> "FeedbackQuerySet":
+        return self.filter(status__in=LIVE_STATUSES)
+
+
+class Feedback(models.Model):
+    """One return or conversion an agent entered: the outbox row of record for its delivery."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.PROTECT, related_name="feedbacks")
+    feedback_type = models.CharField("type", max_length=20, choices=FeedbackType.choices)
+    reason = models.ForeignKey(Reason, on_delete=models.PROTECT, null=True, blank=True, related_name="feedbacks")
+    reason_text = models.CharField("reason sent", max_length=255, blank=True)
+    note = models.TextField(blank=True, help_text="Internal note; not sent to LeadConduit.")
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="feedbacks"
+    )
+    idempotency_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    status_message = models.CharField(max_length=500, blank=True)
+    outcome = models.CharField("LeadConduit outcome", max_length=20, blank=True)
+    outcome_reason = models.TextField("LeadConduit reason", blank=True)
+    attempt_count = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    objects = FeedbackQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "feedback"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead", "feedback_type"],
+                condition=models.Q(status__in=LIVE_STATUSES),
+                name="one_live_feedback_per_lead_and_type",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_feedback_type_display()} of {self.lead} ({self.get_status_display()})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in PENDING_STATUSES
+
+    @property
+    def agent_message(self) -> str:
+        """What an agent on the phone needs to know about this feedback, in plain words."""
+        match self.status:
+            case Status.QUEUED:
+                return "Queued. Sending to LeadConduit…"
+            case Status.SENDING:
+                return "Sending to LeadConduit…"
+            case Status.RETRYING:
+                when = timezone.localtime(self.next_attempt_at).strftime("%H:%M:%S") if self.next_attempt_at else "soon"
+                return f"LeadConduit could not be reached. Trying again automatically at {when}."
+            case Status.ACCEPTED:
+                return "Accepted by LeadConduit."
+            case Status.REJECTED:
+                return f"LeadConduit did not accept it: {self.outcome_reason or 'no reason given'}."
+            case Status.ERROR:
+                return self.status_message or "LeadConduit could not process this feedback."
+            case Status.UNCONFIRMED:
+                return "Unconfirmed: LeadConduit may have received it. A manager will check; do not send it again."
+            case Status.FAILED:
+                return (
+                    f"Not delivered: LeadConduit could not be reached after {self.attempt_count} tries. "
+                    "Nothing was recorded there; you can submit it again."
+                )
+        return self.get_status_display()
+
+
+class DeliveryAttempt(models.Model):
+    """One HTTP call to LeadConduit for one feedback, recorded before it is made."""
+
+    RESPONSE_LIMIT = 64 * 1024
+
+    feedback = models.ForeignKey(Feedback, on_delete=models.PROTECT, related_name="attempts")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    request_method = models.CharField(max_length=10, blank=True)
+    request_url = models.TextField(blank=True)
+    request_headers = models.JSONField(default=dict, blank=True)
+    request_body = models.TextField(blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict, blank=True)
+    response_body = models.TextField(blank=True)
+    response_truncated = models.BooleanField(default=False)
+    classification = models.CharField(max_length=20, blank=True)
+    outcome = models.CharField(max_length=20, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["feedback", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["feedback", "number"], name="attempt_number_unique_per_feedback"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Attempt {self.number} for feedback {self.feedback_id}"

@@ -1,0 +1,181 @@
+"""LeadConduit's feedback wire format: encode a request body, decode a result document.
+
+Pure functions, no I/O. The only place that parses XML, and only with defusedxml.
+"""
+
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from urllib.parse import urlencode
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+
+EVENT_ID_RE = re.compile(r"^[0-9a-fA-F]{24}$")
+
+CONTENT_TYPES = {
+    "json": "application/json",
+    "xml": "text/xml",
+    "form": "application/x-www-form-urlencoded",
+}
+ACCEPT_TYPES = {"json": "application/json", "xml": "text/xml"}
+
+
+class FeedbackType(StrEnum):
+    RETURN = "return"
+    CONVERSION = "conversion"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class LeadData:
+    """The lead as LeadConduit echoes it back: phone as digits, email lower-cased."""
+
+    id: str = ""
+    first_name: str = ""
+    last_name: str = ""
+    email: str = ""
+    phone_1: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackResult:
+    """A readable result document: LeadConduit answered, whatever it decided."""
+
+    outcome: Outcome
+    reason: str
+    lead: LeadData
+    price: Decimal | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.outcome is Outcome.SUCCESS
+
+
+class UnreadableResult(ValueError):
+    """The body is not a result document we can trust."""
+
+
+def _xml_escape(value: str) -> str:
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def is_event_id(value: str) -> bool:
+    return bool(EVENT_ID_RE.fullmatch(value))
+
+
+def encode_feedback(fmt: str, feedback_type: str, reason: str) -> tuple[bytes, str]:
+    """Return (body, content type) for one feedback in the given request format.
+
+    An empty reason is left out entirely: LeadConduit treats the field as optional.
+    """
+    fields = {"type": FeedbackType(feedback_type).value}
+    if reason:
+        fields["reason"] = reason
+    if fmt == "json":
+        body = json.dumps(fields, ensure_ascii=False).encode()
+    elif fmt == "xml":
+        inner = "".join(f"<{key}>{_xml_escape(value)}</{key}>" for key, value in fields.items())
+        body = f'<?xml version="1.0"?><feedback>{inner}</feedback>'.encode()
+    elif fmt == "form":
+        body = urlencode(fields).encode()
+    else:
+        raise ValueError(f"unknown request format {fmt!r}")
+    return body, CONTENT_TYPES[fmt]
+
+
+def media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def decode_result(body: bytes, content_type: str) -> FeedbackResult:
+    """Parse a result document (JSON or XML, chosen by the response's Content-Type).
+
+    Raises UnreadableResult for anything that is not a well-formed result with a known outcome.
+    """
+    kind = media_type(content_type)
+    if kind in ("application/json", "text/json") or kind.endswith("+json"):
+        return _from_mapping(_load_json(body))
+    if kind in ("text/xml", "application/xml") or kind.endswith("+xml"):
+        return _from_mapping(_load_xml(body))
+    # LeadConduit labels some XML replies as JSON; sniff the first byte when the label is missing.
+    stripped = body.lstrip()
+    if stripped.startswith(b"<"):
+        return _from_mapping(_load_xml(body))
+    if stripped.startswith(b"{"):
+        return _from_mapping(_load_json(body))
+    raise UnreadableResult(f"unexpected content type {kind or 'none'!r}")
+
+
+def _load_json(body: bytes) -> dict:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        # The JSON was unreadable; an XML body mislabelled as JSON is still a result.
+        if body.lstrip().startswith(b"<"):
+            return _load_xml(body)
+        raise UnreadableResult(f"body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UnreadableResult("JSON body is not an object")
+    return data
+
+
+def _load_xml(body: bytes) -> dict:
+    try:
+        root = SafeET.fromstring(body, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise UnreadableResult(f"XML refused: {type(exc).__name__}") from None
+    except SafeET.ParseError as exc:
+        raise UnreadableResult(f"body is not valid XML: {exc}") from None
+    if root.tag != "result":
+        raise UnreadableResult(f"XML root is <{root.tag}>, not <result>")
+    data: dict = {}
+    for child in root:
+        if len(child):
+            data[child.tag] = {grand.tag: (grand.text or "") for grand in child}
+        else:
+            data[child.tag] = child.text or ""
+    return data
+
+
+def _text(value: object, field: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise UnreadableResult(f"{field} is not text")
+    return str(value).strip()
+
+
+def _from_mapping(data: dict) -> FeedbackResult:
+    raw_outcome = _text(data.get("outcome"), "outcome").lower()
+    try:
+        outcome = Outcome(raw_outcome)
+    except ValueError:
+        raise UnreadableResult(f"unknown outcome {raw_outcome!r}") from None
+    lead_data = data.get("lead") or {}
+    if not isinstance(lead_data, dict):
+        raise UnreadableResult("lead is not an object")
+    lead = LeadData(**{name: _text(lead_data.get(name), f"lead.{name}") for name in LeadData.__slots__})
+    return FeedbackResult(
+        outcome=outcome,
+        reason=_text(data.get("reason"), "reason"),
+        lead=lead,
+        price=_price(data.get("price")),
+    )
+
+
+def _price(value: object) -> Decimal | None:
+    if value in (None, ""):
+        return None
+    try:
+        price = Decimal(_text(value, "price"))
+    except InvalidOperation:
+        raise UnreadableResult(f"price {value!r} is not a number") from None
+    return price if price.is_finite() else None

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from feedbackportal.leads import views
+
+app_name = "leads"
+
+urlpatterns = [
+    path("", views.search, name="search"),
+    path("leads/<int:pk>/", views.lead_detail, name="detail"),
+]

@@ -1,0 +1,226 @@
+"""A stand-in for LeadConduit's POST /feedback, faithful to shared/reference/LEADCONDUIT.md.
+
+Fault modes are chosen by the URL (``/sandbox/fault/<mode>/feedback``) so that a test or the demo
+can point LEADCONDUIT_FEEDBACK_URL at a misbehaving LeadConduit without shared state.
+"""
+
+import json
+import time
+from datetime import timedelta
+from urllib.parse import parse_qs
+
+import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+
+from feedbackportal.sandbox.models import SandboxCall, SandboxEvent
+
+EVENT_LIFETIME = timedelta(days=90)
+BODY_TYPES = {
+    "application/x-www-form-urlencoded": "form",
+    "application/json": "json",
+    "application/xml": "xml",
+    "text/xml": "xml",
+}
+ACCEPTABLE = {
+    "application/json": "json",
+    "text/xml": "xml",
+    "application/xml": "xml",
+    "*/*": "json",
+    "application/*": "json",
+    "text/*": "xml",
+}
+FAULTS = ("503", "429", "500", "502", "garbage", "html", "bomb", "huge", "error", "slow", "empty")
+BOMB = (
+    b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+    b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+    b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+    b"<result><outcome>&lol3;</outcome></result>"
+)
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, text: str) -> None:
+        self.status = status
+        self.text = text
+
+
+@csrf_exempt
+@login_not_required
+def feedback(request: HttpRequest, fault: str = "") -> HttpResponse:
+    call = SandboxCall(
+        fault=fault,
+        method=request.method or "",
+        query=request.META.get("QUERY_STRING", ""),
+        event_id=request.GET.get("event_id", "")[:100],
+        content_type=request.META.get("CONTENT_TYPE", ""),
+        accept=request.META.get("HTTP_ACCEPT", ""),
+        authorization=request.META.get("HTTP_AUTHORIZATION", "")[:200],
+        body=request.body.decode("utf-8", errors="replace"),
+    )
+    response = _fault_response(fault, request) if fault else None
+    if response is None:
+        try:
+            response = _answer(request, fault)
+        except _Refusal as refusal:
+            response = HttpResponse(refusal.text, status=refusal.status, content_type="text/plain")
+    call.status = response.status_code
+    call.response_content_type = response.get("Content-Type", "")
+    call.response_body = response.content[:65536].decode("utf-8", errors="replace")
+    call.save()
+    return response
+
+
+def _fault_response(fault: str, request: HttpRequest) -> HttpResponse | None:
+    if fault in ("503", "500", "502"):
+        return HttpResponse("Service unavailable", status=int(fault), content_type="text/plain")
+    if fault == "429":
+        response = HttpResponse("Too many requests", status=429, content_type="text/plain")
+        response["Retry-After"] = "7"
+        return response
+    if fault == "garbage":
+        return HttpResponse(b"\x00\xffnot a result{{", status=201, content_type="application/json")
+    if fault == "empty":
+        return HttpResponse(b"", status=201, content_type="application/json")
+    if fault == "html":
+        return HttpResponse("<html><body>Bad gateway</body></html>", status=200, content_type="text/html")
+    if fault == "bomb":
+        return HttpResponse(BOMB, status=201, content_type="text/xml")
+    if fault == "huge":
+        padding = "x" * (2 * 1024 * 1024)
+        body = json.dumps({"outcome": "success", "padding": padding})
+        return HttpResponse(body, status=201, content_type="application/json")
+    if fault == "slow":
+        time.sleep(float(request.GET.get("delay", "3")))
+    return None
+
+
+def _answer(request: HttpRequest, fault: str) -> HttpResponse:
+    if request.method not in ("GET", "POST"):
+        raise _Refusal(415, f"The {request.method} method is not allowed")
+    response_format = _negotiate(request.META.get("HTTP_ACCEPT", ""))
+    fields = _read_fields(request)
+    event_id = request.GET.get("event_id", "").strip().lower()
+    if not event_id:
+        raise _Refusal(400, "event_id query parameter is required")
+
+    status, document = _decide(event_id, fields.get("type", ""), fields.get("reason", ""))
+    if fault == "error":
+        status, document = 201, {"outcome": "error", "reason": "An unexpected error occurred", "lead": {}}
+    if response_format == "xml":
+        return HttpResponse(_render_xml(document), status=status, content_type="text/xml; charset=utf-8")
+    return HttpResponse(
+        json.dumps(_without_empty(document)), status=status, content_type="application/json; charset=utf-8"
+    )
+
+
+def _negotiate(accept: str) -> str:
+    if not accept.strip():
+        return "json"
+    best, best_q = "", 0.0
+    for item in accept.split(","):
+        media, *params = [part.strip() for part in item.split(";")]
+        q = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    q = float(param[2:])
+                except ValueError:
+                    q = 0.0
+        if media.lower() in ACCEPTABLE and q > best_q:
+            best, best_q = ACCEPTABLE[media.lower()], q
+    if not best:
+        raise _Refusal(406, "Not capable of generating content according to the Accept header")
+    return best
+
+
+def _read_fields(request: HttpRequest) -> dict[str, str]:
+    if request.method == "GET":
+        return {key: request.GET.get(key, "") for key in ("type", "reason")}
+    raw_type = request.META.get("CONTENT_TYPE", "")
+    if not raw_type:
+        raise _Refusal(415, "Content-Type header is required")
+    mime = raw_type.split(";", 1)[0].strip().lower()
+    kind = BODY_TYPES.get(mime)
+    if kind is None:
+        raise _Refusal(
+            406,
+            "MIME type in Content-Type header is not supported. Use only "
+            "application/x-www-form-urlencoded, application/json, application/xml, text/xml.",
+        )
+    body = request.body
+    try:
+        if kind == "json":
+            data = json.loads(body.decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("expected an object")
+            return {key: str(data.get(key) or "") for key in ("type", "reason")}
+        if kind == "xml":
+            root = SafeET.fromstring(body, forbid_dtd=True)
+            return {key: (root.findtext(key) or "") for key in ("type", "reason")}
+        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        return {key: parsed.get(key, [""])[0] for key in ("type", "reason")}
+    except (ValueError, SafeET.ParseError, DefusedXmlException) as exc:
+        raise _Refusal(400, f"Body is not parsable as {mime} -- {exc}") from None
+
+
+def _decide(event_id: str, feedback_type: str, reason: str) -> tuple[int, dict]:
+    event = SandboxEvent.objects.filter(event_id=event_id).first()
+    if event is None:
+        return 201, {"outcome": "failure", "reason": "Event not found", "lead": {}}
+    document = {"outcome": "success", "reason": None, "lead": _lead(event)}
+    if event.price is not None:
+        document["price"] = str(event.price)
+    age = timezone.now() - event.created_at
+    if not event.feedback_enabled:
+        return 409, document | {"outcome": "failure", "reason": "Feedback is forbidden"}
+    if feedback_type not in ("return", "conversion"):
+        return 201, document | {"outcome": "failure", "reason": f"Invalid feedback type '{feedback_type}'"}
+    if age > EVENT_LIFETIME:
+        return 201, document | {"outcome": "failure", "reason": "Event has expired"}
+    window = event.return_window_days
+    if feedback_type == "return" and window is not None and age > timedelta(days=window):
+        return 201, document | {"outcome": "failure", "reason": f"Must provide return within {window} days"}
+    allowed = event.allowed_reason_list
+    if feedback_type == "return" and allowed and reason not in allowed:
+        return 201, document | {"outcome": "failure", "reason": f"Reason '{reason}' is not allowed"}
+    return 201, document
+
+
+def _lead(event: SandboxEvent) -> dict[str, str]:
+    return {
+        "id": event.lead_id,
+        "first_name": event.first_name,
+        "last_name": event.last_name,
+        "email": event.email.lower(),
+        "phone_1": "".join(ch for ch in event.phone_1 if ch.isdigit()),
+    }
+
+
+def _without_empty(document: dict) -> dict:
+    cleaned = {}
+    for key, value in document.items():
+        if isinstance(value, dict):
+            value = _without_empty(value)
+        if value not in (None, "", {}):
+            cleaned[key] = value
+    return cleaned
+
+
+def _render_xml(document: dict) -> bytes:
+    def element(name: str, value: object) -> str:
+        if isinstance(value, dict):
+            return f"<{name}>" + "".join(element(k, v) for k, v in value.items()) + f"</{name}>"
+        if value in (None, ""):
+            return f"<{name}/>"
+        text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return f"<{name}>{text}</{name}>"
+
+    lead = document.get("lead") or {}
+    ordered = {"outcome": document["outcome"], "reason": document.get("reason"), "lead": lead}
+    if "price" in document:
+        ordered["price"] = document["price"]
+    return ('<?xml version="1.0"?>' + element("result", ordered)).encode()

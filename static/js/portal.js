@@ -1,0 +1,104 @@
+// Keyboard-first behaviour for agents. Every page works without this file; it only adds speed.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function typingIn(target) {
+    return target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) &&
+      !(target.tagName === "INPUT" && /^(radio|checkbox)$/.test(target.type));
+  }
+
+  // ---- Search: arrows move through results, Enter opens the highlighted one.
+  function results() {
+    return Array.from(document.querySelectorAll("#results [role=option]"));
+  }
+  function selectedIndex(options) {
+    return options.findIndex(function (option) { return option.getAttribute("aria-selected") === "true"; });
+  }
+  function select(options, index) {
+    options.forEach(function (option, i) { option.setAttribute("aria-selected", i === index ? "true" : "false"); });
+    if (options[index]) options[index].scrollIntoView({ block: "nearest" });
+  }
+  function onSearchKey(event) {
+    var options = results();
+    if (!options.length) return;
+    var current = selectedIndex(options);
+    if (event.key === "ArrowDown") {
+      event.preventDefault();
+      select(options, Math.min(options.length - 1, current + 1));
+    } else if (event.key === "ArrowUp") {
+      event.preventDefault();
+      select(options, Math.max(0, current - 1));
+    } else if (event.key === "Enter") {
+      var link = options[Math.max(0, current)].querySelector("a");
+      if (link) {
+        event.preventDefault();
+        window.location.assign(link.href);
+      }
+    }
+  }
+
+  // ---- Feedback form: R/C pick the type, digits pick a reason, Enter sends.
+  function showReasonsFor(form) {
+    var chosen = form.querySelector("input[name=feedback_type]:checked");
+    form.querySelectorAll(".reasons[data-type]").forEach(function (group) {
+      var visible = !chosen || group.dataset.type === chosen.value;
+      group.hidden = !visible;
+      if (!visible) {
+        group.querySelectorAll("input[name=reason]:checked").forEach(function (input) { input.checked = false; });
+      }
+    });
+  }
+  function setUpFeedbackForms(root) {
+    root.querySelectorAll(".feedback-form").forEach(function (form) {
+      if (form.dataset.ready) return;
+      form.dataset.ready = "1";
+      form.addEventListener("change", function (event) {
+        if (event.target.name === "feedback_type") showReasonsFor(form);
+      });
+      showReasonsFor(form);
+    });
+  }
+  function onFormKey(event) {
+    var form = document.querySelector(".feedback-form");
+    if (!form || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (typingIn(event.target)) return;
+    var key = event.key.toLowerCase();
+    var typeInput = form.querySelector("input[name=feedback_type][data-shortcut='" + key + "']");
+    if (typeInput) {
+      event.preventDefault();
+      typeInput.checked = true;
+      showReasonsFor(form);
+      typeInput.focus();
+      return;
+    }
+    if (/^[1-9]$/.test(event.key)) {
+      var group = form.querySelector(".reasons:not([hidden])");
+      var inputs = group ? group.querySelectorAll("input[name=reason]") : [];
+      var input = inputs[Number(event.key) - 1];
+      if (input) {
+        event.preventDefault();
+        input.checked = true;
+        input.focus();
+      }
+      return;
+    }
+    if (event.key === "Enter" && form.contains(event.target) && event.target.tagName !== "BUTTON") {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "/" && !typingIn(event.target)) {
+      var search = document.getElementById("q");
+      event.preventDefault();
+      if (search) { search.focus(); search.select(); } else { window.location.assign("/"); }
+      return;
+    }
+    if (event.target.id === "q") { onSearchKey(event); return; }
+    onFormKey(event);
+  });
+  document.addEventListener("DOMContentLoaded", function () { setUpFeedbackForms(document); });
+  document.addEventListener("htmx:load", function (event) { setUpFeedbackForms(event.target); });
+})();

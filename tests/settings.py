@@ -1,0 +1,17 @@
+"""Test settings: development mode (embedded sandbox on), a file database so threads can share it."""
+
+import os
+
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("LEADCONDUIT_TIMEOUT", "2")
+os.environ.setdefault("LEADCONDUIT_RETRY_BASE_SECONDS", "1")
+
+from feedbackportal.settings import *  # noqa: F403
+from feedbackportal.settings import BASE_DIR, DATABASES
+
+STATIC_ROOT = None  # static files come from the finders in tests
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory: the live server, the worker and the test each open their own connection.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
