@@ -1,0 +1,78 @@
+"""Production configuration, checked in fresh processes with a production environment."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "x7Qp2LmN9vRt4sWz8yBc1dFg6hJk3nMq5rTu0wXa2zCe4gIl7oKs9vYb1hDf3jHm",
+    "ALLOWED_HOSTS": "feedback.example.com",
+    "LEADCONDUIT_FEEDBACK_URL": "https://app.leadconduit.com/feedback",
+    "DJANGO_SETTINGS_MODULE": "feedbackportal.settings",
+}
+
+
+def run_django(code: str, **env: str) -> subprocess.CompletedProcess:
+    base = {key: value for key, value in os.environ.items() if key not in PRODUCTION_ENV}
+    base.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=base | PRODUCTION_ENV | env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_production_settings_pass_the_deploy_check_without_warnings():
+    result = run_django("from django.core.management import call_command; call_command('check', deploy=True)")
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_refuses_to_start_without_a_leadconduit_url():
+    result = run_django("pass", LEADCONDUIT_FEEDBACK_URL="")
+    assert result.returncode != 0
+    assert "LEADCONDUIT_FEEDBACK_URL must be set" in result.stderr
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    result = run_django("pass", SECRET_KEY="")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_the_sandbox_is_not_routed_in_production():
+    result = run_django(
+        "from django.urls import resolve, Resolver404\n"
+        "try:\n    resolve('/sandbox/feedback')\nexcept Resolver404:\n    print('not routed')",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "not routed"
+
+
+def test_the_sandbox_cannot_be_turned_on_in_production():
+    result = run_django("from django.conf import settings; print(settings.SANDBOX_ENABLED)", LEADCONDUIT_SANDBOX="true")
+    assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("LEADCONDUIT_REQUEST_FORMAT", "yaml", "LEADCONDUIT_REQUEST_FORMAT must be one of json, xml, form"),
+        ("LEADCONDUIT_RESPONSE_FORMAT", "form", "LEADCONDUIT_RESPONSE_FORMAT must be one of json, xml"),
+        ("LEADCONDUIT_TIMEOUT", "soon", "LEADCONDUIT_TIMEOUT must be a number"),
+        ("DEBUG", "maybe", "DEBUG must be true or false"),
+    ],
+)
+def test_a_bad_setting_stops_start_up_with_a_clear_message(name, value, message):
+    result = run_django("pass", **{name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
