@@ -40,6 +40,13 @@ LEADCONDUIT_TIMEOUT = env_float("LEADCONDUIT_TIMEOUT", 10.0)
 # Delivery: attempts that certainly did not reach LeadConduit are retried this many times in all.
 LEADCONDUIT_MAX_ATTEMPTS = env_int("LEADCONDUIT_MAX_ATTEMPTS", 6, minimum=1)
 LEADCONDUIT_RETRY_BASE_SECONDS = env_float("LEADCONDUIT_RETRY_BASE_SECONDS", 5.0)
+# Opt-in: also retry calls whose fate is unknown (read timeout, 5xx). LeadConduit bills every call
+# and does not de-duplicate, so this can record a return twice; off unless an operator accepts that.
+LEADCONDUIT_RESEND_UNKNOWN = env_bool("LEADCONDUIT_RESEND_UNKNOWN", default=False)
+# A worker not seen for this long counts as down (health endpoint, managers' banner).
+WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60, minimum=5)
+# How long a queued feedback may wait without a live task before the sweeper enqueues it again.
+SWEEP_GRACE_SECONDS = env_int("SWEEP_GRACE_SECONDS", 60, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -54,6 +61,7 @@ INSTALLED_APPS = [
     "feedbackportal.leads",
     "feedbackportal.feedback",
     "feedbackportal.sandbox",
+    "feedbackportal.health",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "feedbackportal.middleware.HtmxLoginRedirectMiddleware",
 ]
 
 ROOT_URLCONF = "feedbackportal.urls"
@@ -84,6 +93,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "feedbackportal.health.context_processors.worker_banner",
             ],
         },
     },

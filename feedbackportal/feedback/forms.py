@@ -2,13 +2,19 @@ import uuid
 
 from django import forms
 
-from feedbackportal.feedback.models import FeedbackType, Reason
+from feedbackportal.feedback.models import Feedback, FeedbackType, Reason
 from feedbackportal.leadconduit import is_event_id
+
+STALE_FORM = "This form was out of date, so nothing was recorded. Check the history, then send it again."
 
 
 class FeedbackForm(forms.Form):
     feedback_type = forms.ChoiceField(
-        label="Feedback", choices=FeedbackType.choices, widget=forms.RadioSelect, initial=FeedbackType.RETURN
+        label="Feedback",
+        choices=FeedbackType.choices,
+        widget=forms.RadioSelect,
+        initial=FeedbackType.RETURN,
+        error_messages={"required": "Choose Return or Conversion.", "invalid_choice": "Choose Return or Conversion."},
     )
     reason = forms.ModelChoiceField(
         queryset=Reason.objects.active(),
@@ -22,7 +28,12 @@ class FeedbackForm(forms.Form):
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
-    idempotency_key = forms.UUIDField(widget=forms.HiddenInput, initial=uuid.uuid4)
+    # One key per rendered form: a double click or a resent POST finds the feedback it already made.
+    idempotency_key = forms.UUIDField(
+        widget=forms.HiddenInput,
+        initial=uuid.uuid4,
+        error_messages={"required": STALE_FORM, "invalid": STALE_FORM},
+    )
 
     def clean(self) -> dict:
         data = super().clean()
@@ -31,7 +42,32 @@ class FeedbackForm(forms.Form):
             self.add_error("reason", "Choose a reason for the return.")
         elif reason is not None and feedback_type and reason.feedback_type != feedback_type:
             self.add_error("reason", f"“{reason.label}” is not a {feedback_type} reason.")
+        if "idempotency_key" in self.errors:
+            self._renew_idempotency_key()
         return data
+
+    def is_fresh_for(self, event_id: str) -> bool:
+        """Whether this form's key is unused, or was used for this same feedback (a double click).
+
+        A key used for other feedback means a stale form, e.g. one restored by the Back button and
+        changed; it gets an error and a new key instead of silently answering with the old feedback.
+        """
+        data = self.cleaned_data
+        reason = data.get("reason")
+        earlier = (
+            Feedback.objects.filter(idempotency_key=data["idempotency_key"])
+            .values_list("lead__event_id", "feedback_type", "reason_id")
+            .first()
+        )
+        if earlier is None or earlier == (event_id, data["feedback_type"], reason.pk if reason else None):
+            return True
+        self.add_error("idempotency_key", STALE_FORM)
+        self._renew_idempotency_key()
+        return False
+
+    def _renew_idempotency_key(self) -> None:
+        self.data = self.data.copy()
+        self.data[self.add_prefix("idempotency_key")] = str(uuid.uuid4())
 
 
 class EventFeedbackForm(FeedbackForm):

@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from feedbackportal.feedback.forms import EventFeedbackForm, FeedbackForm
@@ -15,7 +16,7 @@ def create(request: HttpRequest, lead_pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead, pk=lead_pk)
     form = FeedbackForm(request.POST)
     feedback = None
-    if form.is_valid():
+    if form.is_valid() and form.is_fresh_for(lead.event_id):
         try:
             feedback = submit_feedback(lead=lead, agent=request.user, **form.cleaned_data)
         except FeedbackRefused as exc:
@@ -30,6 +31,7 @@ def create(request: HttpRequest, lead_pk: int) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 def status(request: HttpRequest, pk: int) -> HttpResponse:
     feedback = get_object_or_404(feedback_with_attempts(), pk=pk)
     if not request.htmx:
@@ -48,7 +50,7 @@ def for_event(request: HttpRequest) -> HttpResponse:
         return render(request, "feedback/for_event.html", {"form": form})
 
     form = EventFeedbackForm(request.POST)
-    if form.is_valid():
+    if form.is_valid() and form.is_fresh_for(form.cleaned_data["event_id"]):
         data = dict(form.cleaned_data)
         try:
             feedback = submit_feedback_for_event(event_id=data.pop("event_id"), agent=request.user, **data)

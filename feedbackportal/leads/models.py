@@ -4,7 +4,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from feedbackportal.leadconduit import LeadData
+from feedbackportal.leadconduit import LeadData, is_event_id
 
 
 def phone_digits(value: str) -> str:
@@ -15,41 +15,60 @@ def phone_digits(value: str) -> str:
     return digits
 
 
+EVENT_ID_PREFIX_RE = re.compile(r"[0-9a-f]{6,24}")
+PHONE_CHARACTERS_RE = re.compile(r"[\d\s().+\-]+")
+MAX_NAME_WORDS = 6
+
+
 class LeadQuerySet(models.QuerySet["Lead"]):
     def search(self, query: str) -> "LeadQuerySet":
-        """Leads matching what an agent types: phone in any format, email, name or event id."""
+        """Leads matching what an agent types: phone in any format, email, name or event id.
+
+        Names match by prefix, case-insensitively: "Jo", "Blow, Jo", "Jo Blow" or "Blow Jo".
+        Phone numbers match by any run of three or more digits. Event ids match in full or by
+        a prefix of six or more characters.
+        """
         query = " ".join(query.split())
         if not query:
             return self.none()
-        one_word = (
-            models.Q(first_name__istartswith=query)
-            | models.Q(last_name__istartswith=query)
-            | models.Q(email__startswith=query.lower())
-        )
-        if re.fullmatch(r"[0-9a-fA-F]{6,24}", query) and not query.isdigit():
-            # Hex like "5af4b9…" is an event id; a word like "Deface" may still be a name.
-            return self.filter(models.Q(event_id__startswith=query.lower()) | one_word)
+        lowered = query.lower()
+        if is_event_id(query):
+            return self.filter(event_id=lowered)
         if "@" in query:
-            return self.filter(email__startswith=query.lower())
-        digits = phone_digits(query)
-        if digits and not re.search(r"[a-zA-Z]", query):
-            if len(query) == 24:
-                return self.filter(event_id=query)
-            if len(digits) < 3:
-                return self.none()
-            return self.filter(phone_digits__contains=digits)
+            return self.filter(email__startswith=lowered)
+        if PHONE_CHARACTERS_RE.fullmatch(query):
+            return self._search_phone(query)
         if "," in query:
             last, _, first = (part.strip() for part in query.partition(","))
+            if not last:
+                return self.filter(first_name__istartswith=first) if first else self.none()
             matches = self.filter(last_name__istartswith=last)
             return matches.filter(first_name__istartswith=first) if first else matches
+        whole = models.Q(first_name__istartswith=query) | models.Q(last_name__istartswith=query)
         words = query.split(" ")
-        if len(words) >= 2:
-            first, last = words[0], " ".join(words[1:])
-            return self.filter(
-                models.Q(first_name__istartswith=first, last_name__istartswith=last)
-                | models.Q(first_name__istartswith=last, last_name__istartswith=first)
-            )
-        return self.filter(one_word)
+        if len(words) == 1:
+            one_word = whole | models.Q(email__startswith=lowered)
+            if EVENT_ID_PREFIX_RE.fullmatch(lowered):
+                # Hex like "5af4b9…" is an event id; a word like "Deface" may still be a name.
+                one_word |= models.Q(event_id__startswith=lowered)
+            return self.filter(one_word)
+        # "Mary Ann Van der Berg": try every split into first and last name, in either order.
+        names = whole
+        for split in range(1, min(len(words), MAX_NAME_WORDS)):
+            before, after = " ".join(words[:split]), " ".join(words[split:])
+            names |= models.Q(first_name__istartswith=before, last_name__istartswith=after)
+            names |= models.Q(first_name__istartswith=after, last_name__istartswith=before)
+        return self.filter(names)
+
+    def _search_phone(self, query: str) -> "LeadQuerySet":
+        # "+1 512 555" is a partial number after the country code, which stored numbers do not have.
+        digits = re.sub(r"\D", "", query)[1:] if query.startswith("+1") else phone_digits(query)
+        if len(digits) < 3:
+            return self.none()
+        matches = models.Q(phone_digits__contains=digits)
+        if query.isdigit() and len(query) >= 6:
+            matches |= models.Q(event_id__startswith=query)  # an event id may begin with digits only
+        return self.filter(matches)
 
 
 class Lead(models.Model):

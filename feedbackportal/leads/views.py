@@ -14,6 +14,8 @@ SEARCH_LIMIT = 25
 @vary_on_headers("HX-Request")
 def search(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
+    # htmx restoring a page from history wants the whole page, like a plain request.
+    partial = bool(request.htmx) and not request.htmx.history_restore_request
     leads = list(Lead.objects.search(query)[: SEARCH_LIMIT + 1]) if query else []
     if len(leads) == 1 and not request.htmx:
         # Enter without JavaScript: one match opens it straight away.
@@ -25,7 +27,7 @@ def search(request: HttpRequest) -> HttpResponse:
         "more": len(leads) > SEARCH_LIMIT,
         "unknown_event_id": event_id if event_id and not leads else "",
     }
-    template = "leads/search.html#results" if request.htmx else "leads/search.html"
+    template = "leads/search.html#results" if partial else "leads/search.html"
     return render(request, template, context)
 
 

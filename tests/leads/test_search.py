@@ -1,0 +1,291 @@
+import pytest
+from bs4 import BeautifulSoup
+from django.urls import reverse
+
+from feedbackportal.leads.models import Lead, phone_digits
+
+SEARCH_URL = reverse("leads:search")
+HTMX = {"HTTP_HX_REQUEST": "true"}
+# Every page, partials included, checks the agent's permissions for the managers' worker banner.
+PERMISSION_QUERIES = 2
+
+
+def html(response) -> BeautifulSoup:
+    return BeautifulSoup(response.content, "html.parser")
+
+
+def result_names(response) -> list[str]:
+    return [span.get_text(strip=True) for span in html(response).select("#results .result-name")]
+
+
+# ---- phone_digits
+
+
+@pytest.mark.parametrize(
+    ("value", "digits"),
+    [
+        ("(512) 555-1212", "5125551212"),
+        ("+1 512 555 1212", "5125551212"),
+        ("1-512-555-1212", "5125551212"),
+        ("555-1212", "5551212"),
+        ("", ""),
+    ],
+)
+def test_phone_digits_keeps_digits_and_drops_the_country_code(value, digits):
+    assert phone_digits(value) == digits
+
+
+# ---- LeadQuerySet.search
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "(512) 555-1212",
+        "512.555.1212",
+        "512-555-1212",
+        "+1 512 555 1212",
+        "1 (512) 555-1212",
+        "5125551212",
+        "5551212",
+        "555-12",
+        "1212",
+        "+1 512 555",
+    ],
+)
+def test_it_finds_a_lead_by_phone_in_any_format(make_lead, query):
+    lead = make_lead(phone="512-555-1212")
+    make_lead(phone="(737) 444-9999")
+    assert list(Lead.objects.search(query)) == [lead]
+
+
+def test_it_does_not_match_on_one_or_two_digits(make_lead):
+    make_lead(phone="512-555-1212")
+    assert list(Lead.objects.search("12")) == []
+
+
+@pytest.mark.parametrize("query", ["marisol.q@example.com", "MARISOL.Q@EXAMPLE.COM", "Marisol.Q@", "marisol.q"])
+def test_it_finds_a_lead_by_email_in_any_case(make_lead, query):
+    lead = make_lead(email="Marisol.Q@Example.com")
+    make_lead(email="someone.else@example.com")
+    assert list(Lead.objects.search(query)) == [lead]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "Marisol",
+        "marisol",
+        "Quintero",
+        "quin",
+        "Quintero, Marisol",
+        "quintero,marisol",
+        "Quintero, Mar",
+        "Quintero,",
+        "Marisol Quintero",
+        "mar quin",
+        "  Marisol   Quintero  ",
+    ],
+)
+def test_it_finds_a_lead_by_name(make_lead, query):
+    lead = make_lead(first_name="Marisol", last_name="Quintero")
+    make_lead(first_name="Joe", last_name="Blow")
+    assert list(Lead.objects.search(query)) == [lead]
+
+
+def test_it_finds_a_name_of_several_words(make_lead):
+    lead = make_lead(first_name="Mary Ann", last_name="Van der Berg")
+    make_lead(first_name="Mary", last_name="Smith")
+    assert list(Lead.objects.search("Mary Ann Van der Berg")) == [lead]
+    assert list(Lead.objects.search("Van der Berg, Mary Ann")) == [lead]
+
+
+def test_last_comma_first_does_not_match_first_name_in_the_last_name_slot(make_lead):
+    make_lead(first_name="Quintero", last_name="Marisol")
+    assert list(Lead.objects.search("Quintero, Marisol")) == []
+
+
+@pytest.mark.parametrize(
+    "query", ["5af4b98a0c1d2e3f40516273", "5AF4B98A0C1D2E3F40516273", "5af4b98a", "5af4b9", " 5af4b98a0c1d "]
+)
+def test_it_finds_a_lead_by_event_id_or_its_prefix(make_lead, query):
+    lead = make_lead(event_id="5af4b98a0c1d2e3f40516273")
+    make_lead(event_id="6bf4b98a0c1d2e3f40516273")
+    assert list(Lead.objects.search(query)) == [lead]
+
+
+def test_it_finds_a_lead_whose_event_id_is_all_digits(make_lead):
+    lead = make_lead(event_id="123456789012345678901234")
+    assert list(Lead.objects.search("123456789012345678901234")) == [lead]
+
+
+def test_a_hex_looking_word_still_matches_a_name(make_lead):
+    lead = make_lead(first_name="Deface", last_name="Smith")
+    assert list(Lead.objects.search("deface")) == [lead]
+
+
+@pytest.mark.parametrize("query", ["", "   ", ",", " , ", "-", "()", "@"])
+def test_an_empty_or_meaningless_query_matches_nothing(make_lead, query):
+    make_lead()
+    assert list(Lead.objects.search(query)) == []
+
+
+def test_an_unknown_query_matches_nothing(make_lead):
+    make_lead()
+    assert list(Lead.objects.search("Zzyzx")) == []
+
+
+# ---- The search page
+
+
+def test_the_search_page_shows_the_form_and_no_results_without_a_query(agent_client):
+    response = agent_client.get(SEARCH_URL)
+    assert response.status_code == 200
+    page = html(response)
+    assert page.select_one("form[role=search] input[name=q]") is not None
+    results = page.select_one("#results")
+    assert results is not None
+    assert results.get_text(strip=True) == ""
+
+
+def test_the_search_page_lists_the_matches(agent_client, make_lead):
+    first = make_lead(first_name="Marisol", last_name="Quintero")
+    second = make_lead(first_name="Marisol", last_name="Abbott")
+    response = agent_client.get(SEARCH_URL, {"q": "marisol"})
+    assert response.status_code == 200
+    links = [a["href"] for a in html(response).select("#results a.result")]
+    assert sorted(links) == sorted([first.get_absolute_url(), second.get_absolute_url()])
+    assert html(response).select_one("input[name=q]")["value"] == "marisol"
+
+
+def test_the_search_page_says_when_nothing_matches(agent_client, make_lead):
+    make_lead()
+    response = agent_client.get(SEARCH_URL, {"q": "Zzyzx"}, **HTMX)
+    empty = html(response).select_one("#results .empty")
+    assert empty is not None
+    assert "No lead matches “Zzyzx”" in empty.get_text()
+    assert html(response).select("#results a") == []
+
+
+@pytest.mark.parametrize("typed", ["abcdef0123456789abcdef01", "ABCDEF0123456789ABCDEF01"])
+def test_an_unknown_event_id_offers_feedback_on_it(agent_client, make_lead, typed):
+    make_lead()
+    response = agent_client.get(SEARCH_URL, {"q": typed}, **HTMX)
+    link = html(response).select_one("#results a.button")
+    assert link is not None
+    assert link["href"] == f"{reverse('feedback:for_event')}?event_id=abcdef0123456789abcdef01"
+    assert link.get_text(strip=True) == "Give feedback on event abcdef0123456789abcdef01"
+
+
+def test_a_short_unknown_hex_query_does_not_offer_feedback_by_event(agent_client):
+    response = agent_client.get(SEARCH_URL, {"q": "abcdef0123"}, **HTMX)
+    assert html(response).select("#results a") == []
+
+
+def test_an_htmx_search_returns_only_the_results(agent_client, make_lead):
+    make_lead(first_name="Marisol", last_name="Quintero")
+    make_lead(first_name="Marisol", last_name="Abbott")
+    response = agent_client.get(SEARCH_URL, {"q": "marisol"}, **HTMX)
+    assert response.status_code == 200
+    page = html(response)
+    assert page.find("html") is None
+    assert page.find("form") is None
+    top = [tag for tag in page.contents if getattr(tag, "name", None)]
+    assert [(tag.name, tag.get("id")) for tag in top] == [("div", "results")]
+    assert len(page.select("#results li[role=option]")) == 2
+
+
+def test_a_full_search_returns_the_whole_page(agent_client, make_lead):
+    make_lead(first_name="Marisol", last_name="Quintero")
+    make_lead(first_name="Marisol", last_name="Abbott")
+    response = agent_client.get(SEARCH_URL, {"q": "marisol"})
+    page = html(response)
+    assert page.find("html") is not None
+    assert page.select_one("main #results") is not None
+    assert len(page.select("#results li[role=option]")) == 2
+
+
+def test_search_responses_vary_on_hx_request(agent_client, make_lead):
+    for extra in ({}, HTMX):
+        response = agent_client.get(SEARCH_URL, {"q": "nobody"}, **extra)
+        vary = [part.strip().lower() for part in response["Vary"].split(",")]
+        assert "hx-request" in vary
+
+
+def test_one_match_on_a_plain_search_opens_the_lead(agent_client, make_lead):
+    lead = make_lead(first_name="Marisol", last_name="Quintero")
+    response = agent_client.get(SEARCH_URL, {"q": "Quintero, Marisol"})
+    assert response.status_code == 302
+    assert response["Location"] == lead.get_absolute_url()
+
+
+def test_one_match_on_an_htmx_search_is_listed_not_opened(agent_client, make_lead):
+    lead = make_lead(first_name="Marisol", last_name="Quintero")
+    response = agent_client.get(SEARCH_URL, {"q": "Quintero, Marisol"}, **HTMX)
+    assert response.status_code == 200
+    assert [a["href"] for a in html(response).select("#results a.result")] == [lead.get_absolute_url()]
+
+
+def test_results_are_capped_with_a_hint_to_type_more(agent_client, make_lead):
+    for _ in range(27):
+        make_lead(last_name="Capper")
+    response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
+    page = html(response)
+    assert len(page.select("#results li[role=option]")) == 25
+    hint = page.select_one("#results p.hint")
+    assert hint is not None
+    assert "type more" in hint.get_text()
+
+
+def test_exactly_the_cap_shows_no_hint(agent_client, make_lead):
+    for _ in range(25):
+        make_lead(last_name="Capper")
+    page = html(agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX))
+    assert len(page.select("#results li[role=option]")) == 25
+    assert page.select("#results p.hint") == []
+
+
+def test_lead_data_in_results_is_escaped(agent_client, make_lead):
+    make_lead(first_name="<script>alert(1)</script>", last_name="Evil", email="<b>x</b>@example.com")
+    make_lead(first_name="<script>alert(2)</script>", last_name="Evil")
+    response = agent_client.get(SEARCH_URL, {"q": "<script>"})
+    page = html(response)
+    results = page.select_one("#results")
+    assert results.find("script") is None
+    assert results.find("b") is None
+    assert sorted(result_names(response)) == ["<script>alert(1)</script> Evil", "<script>alert(2)</script> Evil"]
+
+
+def test_the_query_is_escaped_when_nothing_matches(agent_client):
+    response = agent_client.get(SEARCH_URL, {"q": "<img src=x onerror=alert(1)>"}, **HTMX)
+    page = html(response)
+    assert page.find("img") is None
+    assert "<img src=x onerror=alert(1)>" in page.select_one("#results .empty").get_text()
+
+
+# ---- Query counts: session + user + one query for the leads, however many rows
+
+
+def test_an_htmx_search_makes_a_fixed_number_of_queries(agent_client, make_lead, django_assert_num_queries):
+    for _ in range(10):
+        make_lead(last_name="Capper")
+    with django_assert_num_queries(3):  # htmx partials skip the managers' banner check
+        response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
+    assert len(html(response).select("#results li")) == 10
+
+
+def test_a_full_search_makes_a_fixed_number_of_queries(agent_client, make_lead, django_assert_num_queries):
+    for _ in range(10):
+        make_lead(last_name="Capper")
+    with django_assert_num_queries(3 + PERMISSION_QUERIES):
+        response = agent_client.get(SEARCH_URL, {"q": "capper"})
+    assert len(html(response).select("#results li")) == 10
+
+
+def test_an_htmx_history_restore_gets_the_whole_page(agent_client, make_lead):
+    make_lead(first_name="Marisol", last_name="Quintero")
+    make_lead(first_name="Marisol", last_name="Abbott")
+    response = agent_client.get(SEARCH_URL, {"q": "marisol"}, HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HTMX)
+    page = html(response)
+    assert page.find("html") is not None
+    assert len(page.select("main #results li[role=option]")) == 2
