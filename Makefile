@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/feedbackportal
 
-.PHONY: run install test test-sqlite test-postgres lint browser bench clean
+.PHONY: run install test test-sqlite test-postgres lint browser bench chaos clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt .python-version
 	@test -x $(PY) || "$$(bin/find-python)" -m venv $(VENV)
@@ -42,6 +42,10 @@ test-postgres: install
 
 bench: install
 	DEBUG=true $(PY) -m bench
+
+# Submit 1,000 feedbacks while the target flaps and workers are SIGKILLed; DATABASE=postgres for PostgreSQL.
+chaos: install
+	$(PY) -m chaos --database $(or $(DATABASE),sqlite)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache staticfiles
