@@ -17,6 +17,7 @@ from enum import StrEnum
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 from urllib3.util.retry import Retry
 
@@ -105,7 +106,18 @@ def _session() -> requests.Session:
 
 
 def reset_session() -> None:
-    """Drop the pooled session (after a fork, or when a test changes the target)."""
+    """Close and drop the pooled session (after a fork, or when a test changes the target)."""
+    if _session.cache_info().currsize:
+        session = _session()
+        for adapter in session.adapters.values():
+            if isinstance(adapter, HTTPAdapter):
+                # Session.close() only forgets the pools: their kept-alive connections would stay
+                # open until garbage collection, and the server at the other end waiting on them.
+                pools = adapter.poolmanager.pools
+                for key in set(pools.keys()):  # the container refuses plain iteration
+                    if (pool := pools.get(key)) is not None:
+                        pool.close()
+        session.close()
     _session.cache_clear()
 
 
@@ -172,22 +184,39 @@ class _BodyError(Exception):
 
 
 def _read_capped(response: requests.Response, *, deadline: float) -> bytes:
-    declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+    declared = _count(response.headers.get("Content-Length", ""))
+    if declared is not None and declared > MAX_BODY_BYTES:
         raise _BodyError(f"reply declares {declared} bytes, over the 1 MiB limit")
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in response.iter_content(chunk_size=64 * 1024):
+        while True:
+            if time.monotonic() > deadline:
+                raise _BodyError("reply took too long to arrive")
+            # read1 returns whatever one socket read brings (each bounded by the read timeout), so a
+            # reply trickling in byte by byte still meets the deadline; iter_content would wait for a
+            # full chunk first.
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                break
             size += len(chunk)
             if size > MAX_BODY_BYTES:
                 raise _BodyError("reply is over the 1 MiB limit")
             chunks.append(chunk)
-            if time.monotonic() > deadline:
-                raise _BodyError("reply took too long to arrive")
-    except requests.exceptions.RequestException as exc:
+    except (Urllib3Error, OSError) as exc:
         raise _BodyError(f"reply was cut off: {type(exc).__name__}") from exc
     return b"".join(chunks)
+
+
+def _count(value: str) -> int | None:
+    # str.isdigit() also accepts digits such as "²" that int() refuses.
+    value = value.strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    # Header names are case-insensitive, and Exchange keeps a plain dict of them.
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), "")
 
 
 def _transport_error(exc: requests.exceptions.RequestException, exchange: Exchange) -> LeadConduitError:
@@ -237,7 +266,7 @@ def _interpret(exchange: Exchange, body_error: str | None) -> Reply:
             f"LeadConduit is not taking feedback right now (HTTP {status}).",
             classification=Classification.NOT_SENT,
             exchange=exchange,
-            retry_after=_retry_after(exchange.response_headers.get("Retry-After", "")),
+            retry_after=_retry_after(_header(exchange.response_headers, "Retry-After")),
         )
     if status >= 500 or status < 200:
         raise LeadConduitError(
@@ -251,7 +280,7 @@ def _interpret(exchange: Exchange, body_error: str | None) -> Reply:
             classification=Classification.ANSWERED,
             exchange=exchange,
         )
-    content_type = exchange.response_headers.get("Content-Type", "")
+    content_type = _header(exchange.response_headers, "Content-Type")
     if status < 300 or status == 409:
         # Only a 2xx or 409 carries a result document; the status alone never means success.
         if body_error is None:
@@ -289,8 +318,9 @@ def _retry_after(value: str) -> float | None:
     value = value.strip()
     if not value:
         return None
-    if value.isdigit():
-        return float(value)
+    seconds = _count(value)
+    if seconds is not None:
+        return float(seconds)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

@@ -63,7 +63,12 @@ class UnreadableResult(ValueError):
     """The body is not a result document we can trust."""
 
 
+_NOT_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def _xml_escape(value: str) -> str:
+    # XML 1.0 cannot carry most control characters at all, escaped or not: leave them out.
+    value = _NOT_XML_CHARS.sub("", value)
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -117,8 +122,9 @@ def decode_result(body: bytes, content_type: str) -> FeedbackResult:
 def _load_json(body: bytes) -> dict:
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        # The JSON was unreadable; an XML body mislabelled as JSON is still a result.
+    except (ValueError, RecursionError) as exc:
+        # ValueError: bad UTF-8, bad JSON, or an integer past Python's digit limit; RecursionError:
+        # nesting deeper than the decoder goes. An XML body mislabelled as JSON is still a result.
         if body.lstrip().startswith(b"<"):
             return _load_xml(body)
         raise UnreadableResult(f"body is not valid JSON: {exc}") from None
@@ -132,7 +138,8 @@ def _load_xml(body: bytes) -> dict:
         root = SafeET.fromstring(body, forbid_dtd=True)
     except DefusedXmlException as exc:
         raise UnreadableResult(f"XML refused: {type(exc).__name__}") from None
-    except SafeET.ParseError as exc:
+    except (SafeET.ParseError, ValueError, LookupError) as exc:
+        # expat raises ValueError or LookupError for encodings it cannot read.
         raise UnreadableResult(f"body is not valid XML: {exc}") from None
     if root.tag != "result":
         raise UnreadableResult(f"XML root is <{root.tag}>, not <result>")

@@ -6,13 +6,15 @@ can point LEADCONDUIT_FEEDBACK_URL at a misbehaving LeadConduit without shared s
 
 import json
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
@@ -33,7 +35,32 @@ ACCEPTABLE = {
     "application/*": "json",
     "text/*": "xml",
 }
-FAULTS = ("503", "429", "500", "502", "garbage", "html", "bomb", "huge", "error", "slow", "empty")
+FAULTS = (
+    "503",  # Service unavailable; Retry-After only when ?retry_after=... is given
+    "429",  # Too many requests, Retry-After: 7 (or ?retry_after=...)
+    "500",
+    "502",
+    "400",  # LeadConduit's own text/plain refusals, whatever the request was
+    "406",
+    "415",
+    "redirect",  # 302 (or ?status=301|303|307|308) to the normal endpoint
+    "garbage",  # 201 with a body that is no document at all
+    "html",  # 200 with a proxy's HTML page
+    "bomb",  # 201 with an XML entity bomb
+    "huge",  # 201 with a body over 1 MiB, streamed without a Content-Length
+    "error",  # a normal answer, but outcome error
+    "slow",  # a normal answer after ?delay=<seconds> (default 3)
+    "empty",  # 201 with an empty body
+)
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+NOT_ACCEPTABLE = "Not capable of generating content according to the Accept header"
+CONTENT_TYPE_REQUIRED = "Content-Type header is required"
+UNSUPPORTED_CONTENT_TYPE = (
+    "MIME type in Content-Type header is not supported. Use only "
+    "application/x-www-form-urlencoded, application/json, application/xml, text/xml."
+)
+HUGE_CHUNK = b" " * (64 * 1024)
+HUGE_CHUNKS = 64  # 4 MiB in all
 BOMB = (
     b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
     b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
@@ -51,35 +78,60 @@ class _Refusal(Exception):
 @csrf_exempt
 @login_not_required
 def feedback(request: HttpRequest, fault: str = "") -> HttpResponse:
+    # Headers are cut to the columns' lengths (PostgreSQL refuses longer values); nothing else changes.
     call = SandboxCall(
-        fault=fault,
-        method=request.method or "",
+        fault=fault[:20],
+        method=(request.method or "")[:10],
         query=request.META.get("QUERY_STRING", ""),
         event_id=request.GET.get("event_id", "")[:100],
-        content_type=request.META.get("CONTENT_TYPE", ""),
-        accept=request.META.get("HTTP_ACCEPT", ""),
+        content_type=(request.META.get("CONTENT_TYPE") or "")[:200],
+        accept=request.META.get("HTTP_ACCEPT", "")[:200],
         authorization=request.META.get("HTTP_AUTHORIZATION", "")[:200],
-        body=request.body.decode("utf-8", errors="replace"),
+        body=_storable(request.body),
     )
-    response = _fault_response(fault, request) if fault else None
+    if fault and fault not in FAULTS:
+        response = HttpResponse(f"No such fault mode: {fault}", status=404, content_type="text/plain")
+    else:
+        response = _fault_response(fault, request) if fault else None
     if response is None:
         try:
             response = _answer(request, fault)
         except _Refusal as refusal:
             response = HttpResponse(refusal.text, status=refusal.status, content_type="text/plain")
     call.status = response.status_code
-    call.response_content_type = response.get("Content-Type", "")
-    call.response_body = response.content[:65536].decode("utf-8", errors="replace")
+    call.response_content_type = response.get("Content-Type", "")[:100]
+    call.response_body = "" if response.streaming else _storable(response.content[:65536])
     call.save()
     return response
 
 
+def _storable(data: bytes) -> str:
+    # Kept as text: bytes that are not UTF-8 become U+FFFD, and so does NUL, which PostgreSQL cannot store.
+    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
+
+
 def _fault_response(fault: str, request: HttpRequest) -> HttpResponse | None:
-    if fault in ("503", "500", "502"):
-        return HttpResponse("Service unavailable", status=int(fault), content_type="text/plain")
-    if fault == "429":
-        response = HttpResponse("Too many requests", status=429, content_type="text/plain")
-        response["Retry-After"] = "7"
+    if fault in ("503", "429"):
+        text = "Service unavailable" if fault == "503" else "Too many requests"
+        response = HttpResponse(text, status=int(fault), content_type="text/plain")
+        retry_after = request.GET.get("retry_after", "7" if fault == "429" else "")
+        if retry_after:
+            response["Retry-After"] = retry_after
+        return response
+    if fault in ("500", "502"):
+        text = "Internal server error" if fault == "500" else "Bad gateway"
+        return HttpResponse(text, status=int(fault), content_type="text/plain")
+    if fault in ("400", "406", "415"):
+        text = {
+            "400": "Body is not parsable as application/json -- Unexpected token < in JSON at position 0",
+            "406": NOT_ACCEPTABLE,
+            "415": CONTENT_TYPE_REQUIRED,
+        }[fault]
+        return HttpResponse(text, status=int(fault), content_type="text/plain")
+    if fault == "redirect":
+        status = request.GET.get("status", "")
+        response = HttpResponse(status=int(status) if status in map(str, REDIRECT_STATUSES) else 302)
+        response["Location"] = f"{reverse('sandbox:feedback')}?{request.META.get('QUERY_STRING', '')}"
         return response
     if fault == "garbage":
         return HttpResponse(b"\x00\xffnot a result{{", status=201, content_type="application/json")
@@ -90,12 +142,18 @@ def _fault_response(fault: str, request: HttpRequest) -> HttpResponse | None:
     if fault == "bomb":
         return HttpResponse(BOMB, status=201, content_type="text/xml")
     if fault == "huge":
-        padding = "x" * (2 * 1024 * 1024)
-        body = json.dumps({"outcome": "success", "padding": padding})
-        return HttpResponse(body, status=201, content_type="application/json")
+        return StreamingHttpResponse(_huge_body(), status=201, content_type="application/json")
     if fault == "slow":
         time.sleep(float(request.GET.get("delay", "3")))
     return None
+
+
+def _huge_body() -> Iterator[bytes]:
+    # A well-formed document, so only its size can make a client refuse it.
+    yield b'{"outcome": "success", "padding": "'
+    for _ in range(HUGE_CHUNKS):
+        yield HUGE_CHUNK
+    yield b'"}'
 
 
 def _answer(request: HttpRequest, fault: str) -> HttpResponse:
@@ -133,38 +191,45 @@ def _negotiate(accept: str) -> str:
         if media.lower() in ACCEPTABLE and q > best_q:
             best, best_q = ACCEPTABLE[media.lower()], q
     if not best:
-        raise _Refusal(406, "Not capable of generating content according to the Accept header")
+        raise _Refusal(406, NOT_ACCEPTABLE)
     return best
 
 
 def _read_fields(request: HttpRequest) -> dict[str, str]:
     if request.method == "GET":
         return {key: request.GET.get(key, "") for key in ("type", "reason")}
-    raw_type = request.META.get("CONTENT_TYPE", "")
-    if not raw_type:
-        raise _Refusal(415, "Content-Type header is required")
-    mime = raw_type.split(";", 1)[0].strip().lower()
+    raw_type = request.META.get("CONTENT_TYPE") or ""
+    if not raw_type.strip():
+        raise _Refusal(415, CONTENT_TYPE_REQUIRED)
+    mime, *params = [part.strip() for part in raw_type.split(";")]
+    mime = mime.lower()
     kind = BODY_TYPES.get(mime)
     if kind is None:
-        raise _Refusal(
-            406,
-            "MIME type in Content-Type header is not supported. Use only "
-            "application/x-www-form-urlencoded, application/json, application/xml, text/xml.",
-        )
+        raise _Refusal(406, UNSUPPORTED_CONTENT_TYPE)
     body = request.body
     try:
         if kind == "json":
-            data = json.loads(body.decode("utf-8"))
+            data = json.loads(body.decode(_charset(params)))
             if not isinstance(data, dict):
                 raise ValueError("expected an object")
             return {key: str(data.get(key) or "") for key in ("type", "reason")}
         if kind == "xml":
+            # The XML declaration, not the header, names the encoding.
             root = SafeET.fromstring(body, forbid_dtd=True)
             return {key: (root.findtext(key) or "") for key in ("type", "reason")}
-        parsed = parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body))
+        charset = _charset(params)
+        parsed = parse_qs(body.decode(charset), keep_blank_values=True, strict_parsing=bool(body), encoding=charset)
         return {key: parsed.get(key, [""])[0] for key in ("type", "reason")}
-    except (ValueError, SafeET.ParseError, DefusedXmlException) as exc:
+    except (ValueError, LookupError, RecursionError, SafeET.ParseError, DefusedXmlException) as exc:
         raise _Refusal(400, f"Body is not parsable as {mime} -- {exc}") from None
+
+
+def _charset(params: list[str]) -> str:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"'):
+            return value.strip().strip('"')
+    return "utf-8"
 
 
 def _decide(event_id: str, feedback_type: str, reason: str) -> tuple[int, dict]:

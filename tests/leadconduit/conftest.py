@@ -1,0 +1,37 @@
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.leadconduit.raw_http import RawServer, Respond
+
+
+@pytest.fixture
+def raw_server(settings) -> Iterator[Callable[[Respond], RawServer]]:
+    """Start a RawServer with a respond function and point the LeadConduit client at it."""
+    servers: list[RawServer] = []
+
+    def start(respond: Respond) -> RawServer:
+        server = RawServer(respond)
+        servers.append(server)
+        settings.LEADCONDUIT_FEEDBACK_URL = server.url
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def refusing_url(settings) -> Iterator[str]:
+    """A local port that refuses connections: bound (so nobody else gets it) but not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        settings.LEADCONDUIT_FEEDBACK_URL = f"http://127.0.0.1:{sock.getsockname()[1]}/feedback"
+        yield settings.LEADCONDUIT_FEEDBACK_URL
+
+
+@pytest.fixture
+def short_timeout(settings) -> float:
+    settings.LEADCONDUIT_TIMEOUT = 0.5
+    return settings.LEADCONDUIT_TIMEOUT
