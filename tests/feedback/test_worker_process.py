@@ -1,0 +1,112 @@
+"""The real worker process (manage.py run_worker) under SIGTERM and SIGKILL, against the sandbox."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Status
+from feedbackportal.feedback.services import submit_feedback
+from feedbackportal.feedback.sweeper import sweep
+from feedbackportal.health.models import WorkerHeartbeat
+from feedbackportal.sandbox.models import SandboxCall
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def database_url() -> str:
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker(feedback_url: str) -> subprocess.Popen:
+    env = os.environ | {
+        "DEBUG": "true",
+        "DATABASE_URL": database_url(),
+        "LEADCONDUIT_FEEDBACK_URL": feedback_url,
+        "LEADCONDUIT_TIMEOUT": "10",
+        "DJANGO_SETTINGS_MODULE": "feedbackportal.settings",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "--interval", "0.1", "--sweep-every", "0.5"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_for(predicate, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+def slow_sandbox(live_server, lead_with_event, return_reason):
+    url = f"{live_server.url}/sandbox/fault/slow/feedback?delay=2"
+    feedback = submit_feedback(lead=lead_with_event, feedback_type="return", reason=return_reason)
+    return url, feedback
+
+
+def status_of(feedback: Feedback) -> str:
+    return Feedback.objects.values_list("status", flat=True).get(pk=feedback.pk)
+
+
+def test_sigterm_lets_the_call_in_flight_finish_then_the_worker_exits_cleanly(slow_sandbox):
+    url, feedback = slow_sandbox
+    worker = start_worker(url)
+    try:
+        wait_for(lambda: status_of(feedback) == Status.SENDING)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, output
+    assert status_of(feedback) == Status.ACCEPTED
+    assert SandboxCall.objects.filter(event_id=feedback.lead.event_id).count() == 1
+    assert WorkerHeartbeat.objects.get().stopped_at is not None
+
+
+def test_a_worker_killed_mid_call_leaves_the_feedback_unconfirmed_and_never_resends_it(slow_sandbox, settings):
+    url, feedback = slow_sandbox
+    worker = start_worker(url)
+    try:
+        wait_for(lambda: status_of(feedback) == Status.SENDING)
+        time.sleep(0.3)  # the request is on its way to the sandbox
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        worker.kill()
+    attempt = DeliveryAttempt.objects.get(feedback=feedback)
+    assert attempt.finished_at is None
+    wait_for(lambda: SandboxCall.objects.filter(event_id=feedback.lead.event_id).exists())
+
+    # A new worker starts; once the claim is older than any call can take, its sweeper steps in.
+    Feedback.objects.filter(pk=feedback.pk).update(updated_at=timezone.now() - timedelta(hours=1))
+    replacement = start_worker(url)
+    try:
+        wait_for(lambda: status_of(feedback) == Status.UNCONFIRMED)
+        time.sleep(1.0)
+    finally:
+        replacement.send_signal(signal.SIGTERM)
+        replacement.communicate(timeout=30)
+    assert SandboxCall.objects.filter(event_id=feedback.lead.event_id).count() == 1
+    attempt.refresh_from_db()
+    assert attempt.classification == "unknown"
+    assert attempt.finished_at is not None
+    assert sweep().unconfirmed == 0  # nothing left to recover
