@@ -136,7 +136,9 @@ def main() -> int:
 
     call_command("migrate", verbosity=0)
     events = [
-        SandboxEvent(event_id=f"{rng.getrandbits(96):024x}", lead_id=f"{n:024x}", first_name="Chaos", last_name=f"Lead{n}")
+        SandboxEvent(
+            event_id=f"{rng.getrandbits(96):024x}", lead_id=f"{n:024x}", first_name="Chaos", last_name=f"Lead{n}"
+        )
         for n in range(args.feedbacks)
     ]
     SandboxEvent.objects.bulk_create(events)
@@ -149,7 +151,18 @@ def main() -> int:
     }
 
     web = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "feedbackportal.wsgi", "-b", f"127.0.0.1:{web_port}", "-w", "2", "--threads", "8"],
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "feedbackportal.wsgi",
+            "-b",
+            f"127.0.0.1:{web_port}",
+            "-w",
+            "2",
+            "--threads",
+            "8",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -54,7 +54,7 @@ class FlappingProxy:
                 self._open()
 
     def flap(self, *, until: float, rng: random.Random, weights: dict[str, float]) -> None:
-        """Change mode at random every 0.3–1.5 s until the monotonic clock passes ``until``."""
+        """Change mode at random every 0.2-1.0 s until the monotonic clock passes ``until``."""
         names, odds = zip(*weights.items(), strict=True)
         while time.monotonic() < until and not self._stopped.is_set():
             self.set_mode(rng.choices(names, odds)[0])

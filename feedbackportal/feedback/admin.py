@@ -19,6 +19,12 @@ class ReasonAdmin(admin.ModelAdmin):
     def times_used(self, obj: Reason) -> int:
         return obj.use_count
 
+    def get_readonly_fields(self, request, obj: Reason | None = None) -> list[str]:
+        # Past returns would otherwise point at a conversion reason (or the reverse) in every report.
+        if obj is not None and obj.is_used:
+            return [*super().get_readonly_fields(request, obj), "feedback_type"]
+        return list(super().get_readonly_fields(request, obj))
+
     def has_delete_permission(self, request, obj: Reason | None = None) -> bool:
         # A used reason stays for history; deactivate it instead (the database also refuses).
         if obj is not None and obj.is_used:

@@ -1,6 +1,13 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class FeedbackConfig(AppConfig):
     name = "feedbackportal.feedback"
     label = "feedback"
+
+    def ready(self) -> None:
+        from feedbackportal.feedback.defaults import ensure_defaults
+
+        # After auth has made this app's permissions (its handler is connected first).
+        post_migrate.connect(ensure_defaults, sender=self, dispatch_uid="feedback_defaults")

@@ -5,7 +5,7 @@ Invariant: a feedback is resent only when we know the earlier call did not reach
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -19,6 +19,7 @@ from feedbackportal.leadconduit import (
     Exchange,
     InvalidFeedback,
     LeadConduitError,
+    LeadData,
     Outcome,
     Reply,
     send_feedback,
@@ -37,17 +38,19 @@ def deliver_feedback(feedback_id: int) -> str:
     """
     now = timezone.now()
     due = Q(status=Status.QUEUED) | Q(status=Status.RETRYING, next_attempt_at__lte=now)
-    claimed = Feedback.objects.filter(due, pk=feedback_id).update(
-        status=Status.SENDING, attempt_count=F("attempt_count") + 1, next_attempt_at=None, updated_at=now
-    )
+    # The claim and its attempt row commit together, before any byte leaves: a crash from here on
+    # leaves a claimed feedback with an unfinished attempt, which the sweeper marks unconfirmed.
+    with transaction.atomic():
+        claimed = Feedback.objects.filter(due, pk=feedback_id).update(
+            status=Status.SENDING, attempt_count=F("attempt_count") + 1, next_attempt_at=None, updated_at=now
+        )
+        if claimed:
+            feedback = Feedback.objects.select_related("lead").get(pk=feedback_id)
+            attempt = DeliveryAttempt.objects.create(feedback=feedback, number=feedback.attempt_count, started_at=now)
     if not claimed:
         current = Feedback.objects.filter(pk=feedback_id).values_list("status", flat=True).first()
         logger.info("Feedback %s not claimed (status %s)", feedback_id, current)
         return current or "missing"
-
-    feedback = Feedback.objects.select_related("lead").get(pk=feedback_id)
-    # Committed before any byte leaves: a crash from here on leaves an attempt with no answer.
-    attempt = DeliveryAttempt.objects.create(feedback=feedback, number=feedback.attempt_count, started_at=now)
 
     try:
         reply: Reply | LeadConduitError = send_feedback(
@@ -94,7 +97,7 @@ def _record_reply(feedback: Feedback, attempt: DeliveryAttempt, reply: Reply) ->
             classification=Classification.ANSWERED,
         )
         lead = feedback.lead
-        changed = lead.fill_from(result.lead)
+        changed = lead.fill_from(_storable_lead(result.lead))
         if changed:
             lead.save(update_fields=[*changed, "phone_digits", "updated_at"])
     return status
@@ -103,7 +106,7 @@ def _record_reply(feedback: Feedback, attempt: DeliveryAttempt, reply: Reply) ->
 def _record_failure(feedback: Feedback, attempt: DeliveryAttempt, error: LeadConduitError) -> str:
     if error.classification is Classification.ANSWERED:
         status, message = Status.ERROR, f"LeadConduit refused the request: {error.message}"
-    elif error.classification is Classification.UNKNOWN:
+    elif error.classification is Classification.UNKNOWN and not settings.LEADCONDUIT_RESEND_UNKNOWN:
         status, message = Status.UNCONFIRMED, error.message
     elif feedback.attempt_count < settings.LEADCONDUIT_MAX_ATTEMPTS:
         status, message = Status.RETRYING, error.message
@@ -147,35 +150,50 @@ def _finish(
     outcome: str = "",
     outcome_reason: str = "",
     classification: str = "",
-    next_attempt_at=None,
+    next_attempt_at: datetime | None = None,
 ) -> None:
     now = timezone.now()
     if exchange is not None:
         body = exchange.response_body
         attempt.request_method = exchange.method
-        attempt.request_url = exchange.url
-        attempt.request_headers = exchange.request_headers
-        attempt.request_body = exchange.request_body.decode("utf-8", errors="replace")
+        attempt.request_url = _storable(exchange.url)
+        attempt.request_headers = _storable_headers(exchange.request_headers)
+        attempt.request_body = _storable(exchange.request_body.decode("utf-8", errors="replace"))
         attempt.response_status = exchange.status
-        attempt.response_headers = exchange.response_headers
-        attempt.response_body = body[: DeliveryAttempt.RESPONSE_LIMIT].decode("utf-8", errors="replace")
+        attempt.response_headers = _storable_headers(exchange.response_headers)
+        attempt.response_body = _storable(body[: DeliveryAttempt.RESPONSE_LIMIT].decode("utf-8", errors="replace"))
         attempt.response_truncated = len(body) > DeliveryAttempt.RESPONSE_LIMIT
         attempt.duration_ms = exchange.duration_ms
     attempt.finished_at = now
     attempt.classification = classification
     attempt.outcome = outcome
-    attempt.error = error
-    attempt.save()
-
-    updated = Feedback.objects.filter(pk=feedback.pk, status=Status.SENDING).update(
-        status=status,
-        status_message=message[:500],
-        outcome=outcome,
-        outcome_reason=outcome_reason,
-        next_attempt_at=next_attempt_at,
-        task_id=feedback.task_id,
-        answered_at=now if classification == Classification.ANSWERED else None,
-        updated_at=now,
-    )
+    attempt.error = _storable(error)
+    with transaction.atomic():  # the attempt and the feedback's status change together
+        attempt.save()
+        updated = Feedback.objects.filter(pk=feedback.pk, status=Status.SENDING).update(
+            status=status,
+            status_message=_storable(message)[:500],
+            outcome=outcome,
+            outcome_reason=_storable(outcome_reason),
+            next_attempt_at=next_attempt_at,
+            task_id=feedback.task_id,
+            answered_at=now if classification == Classification.ANSWERED else None,
+            updated_at=now,
+        )
     if not updated:
+        # The sweeper gave up on this call (it outlasted any timeout) and marked it unconfirmed;
+        # the answer stays on the attempt for the person who resolves it.
         logger.warning("Feedback %s changed status while it was being sent", feedback.pk)
+
+
+def _storable(text: str) -> str:
+    # Whatever LeadConduit sends back must be recordable: PostgreSQL text refuses NUL characters.
+    return text.replace("\x00", "\ufffd")
+
+
+def _storable_headers(headers: dict[str, str]) -> dict[str, str]:
+    return {_storable(name): _storable(value) for name, value in headers.items()}
+
+
+def _storable_lead(data: LeadData) -> LeadData:
+    return LeadData(**{name: _storable(getattr(data, name)) for name in LeadData.__slots__})

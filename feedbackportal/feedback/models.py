@@ -102,6 +102,7 @@ class Feedback(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "feedback"
+        permissions = [("resolve_feedback", "Can resend, confirm or cancel unconfirmed and failed feedback")]
         constraints = [
             models.UniqueConstraint(
                 fields=["lead", "feedback_type"],

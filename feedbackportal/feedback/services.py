@@ -85,6 +85,12 @@ def _checked_reason_text(feedback_type: str, reason: Reason | None) -> str:
         if feedback_type == FeedbackType.RETURN:
             raise FeedbackRefused("Choose a reason for the return.")
         return ""
+    # The caller's instance may be stale (a form loaded before an admin deactivated or reworded it):
+    # what is checked and copied is what the catalog says now.
+    try:
+        reason.refresh_from_db(fields=["feedback_type", "label", "text", "active"])
+    except Reason.DoesNotExist:
+        raise FeedbackRefused(f"“{reason.label}” is no longer in use; choose another reason.") from None
     if reason.feedback_type != feedback_type:
         raise FeedbackRefused(f"“{reason.label}” is not a {feedback_type} reason.")
     if not reason.active:

@@ -80,8 +80,7 @@ def _recover_sending(feedback: Feedback, report: SweepReport) -> None:
 def _reenqueue_orphans(now, report: SweepReport) -> None:
     grace = timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
     waiting = Feedback.objects.filter(
-        Q(status=Status.QUEUED, updated_at__lt=now - grace)
-        | Q(status=Status.RETRYING, next_attempt_at__lt=now - grace)
+        Q(status=Status.QUEUED, updated_at__lt=now - grace) | Q(status=Status.RETRYING, next_attempt_at__lt=now - grace)
     )
     for feedback in waiting.only("pk", "status", "task_id", "updated_at"):
         if _task_alive(feedback.task_id, now):
@@ -107,7 +106,11 @@ def _task_alive(task_id: str, now) -> bool:
         return False
     if task.status == TaskResultStatus.READY:
         return True
-    return task.status == TaskResultStatus.RUNNING and task.started_at is not None and task.started_at > now - stuck_after()
+    return (
+        task.status == TaskResultStatus.RUNNING
+        and task.started_at is not None
+        and task.started_at > now - stuck_after()
+    )
 
 
 def _enqueue(feedback: Feedback) -> None:

@@ -36,7 +36,7 @@ def status(request: HttpRequest, pk: int) -> HttpResponse:
     feedback = get_object_or_404(feedback_with_attempts(), pk=pk)
     if not request.htmx:
         return redirect("leads:detail", pk=feedback.lead_id)
-    return render(request, "leads/lead_detail.html#feedback-row", {"feedback": feedback})
+    return render(request, "leads/lead_detail.html#status-update", {"feedback": feedback})
 
 
 @require_http_methods(["GET", "POST"])

@@ -20,7 +20,10 @@ def health(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1")
         last_seen = last_worker_seen_at()
         oldest_queued = (
-            Feedback.objects.filter(status=Status.QUEUED).order_by("created_at").values_list("created_at", flat=True).first()
+            Feedback.objects.filter(status=Status.QUEUED)
+            .order_by("created_at")
+            .values_list("created_at", flat=True)
+            .first()
         )
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)

@@ -61,7 +61,14 @@
   }
   function onFormKey(event) {
     var form = document.querySelector(".feedback-form");
-    if (!form || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (!form) return;
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && form.contains(event.target)) {
+      // From the note too, where a plain Enter starts a new line.
+      event.preventDefault();
+      form.requestSubmit();
+      return;
+    }
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
     if (typingIn(event.target)) return;
     var key = event.key.toLowerCase();
     var typeInput = form.querySelector("input[name=feedback_type][data-shortcut='" + key + "']");
@@ -99,6 +106,41 @@
     if (event.target.id === "q") { onSearchKey(event); return; }
     onFormKey(event);
   });
-  document.addEventListener("DOMContentLoaded", function () { setUpFeedbackForms(document); });
-  document.addEventListener("htmx:load", function (event) { setUpFeedbackForms(event.target); });
+  // ---- Status changes, spoken: htmx replaces whole rows, and a live region that arrives with
+  // its content is not announced; one region that stays (in base.html) is.
+  var knownStatus = {};
+  function rowsIn(root) {
+    if (root.matches && root.matches("tr[id^='feedback-']")) return [root];
+    return Array.from(root.querySelectorAll ? root.querySelectorAll("tr[id^='feedback-']") : []);
+  }
+  function describe(row) {
+    var type = row.cells.length > 1 ? row.cells[1].textContent.trim() : "";
+    var message = row.querySelector(".status-message");
+    return (type ? type + ": " : "") + (message ? message.textContent.trim() : "");
+  }
+  function announce(text) {
+    var region = document.getElementById("announcer");
+    if (!region || !text) return;
+    region.textContent = "";
+    window.setTimeout(function () { region.textContent = text; }, 100);
+  }
+  function trackStatuses(root, speak) {
+    var changed = [];
+    rowsIn(root).forEach(function (row) {
+      var match = /\bstatus-([a-z]+)/.exec(row.className);
+      var status = match ? match[1] : "";
+      if (speak && knownStatus[row.id] !== status) changed.push(describe(row));
+      knownStatus[row.id] = status;
+    });
+    announce(changed.join(" "));
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    setUpFeedbackForms(document);
+    trackStatuses(document, false);
+  });
+  document.addEventListener("htmx:load", function (event) {
+    setUpFeedbackForms(event.target);
+    trackStatuses(event.target, event.target !== document.body);
+  });
 })();

@@ -35,7 +35,7 @@ def at_once(*calls):
     return results
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_agents_returning_one_lead_at_once_make_one_feedback_and_one_call(
     sandbox_url, make_event, make_lead, return_reason, run_worker
 ):
@@ -63,7 +63,7 @@ def test_two_agents_returning_one_lead_at_once_make_one_feedback_and_one_call(
         assert Feedback.objects.get(lead=lead).status == "accepted"
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_double_click_with_one_idempotency_key_returns_the_same_feedback(make_lead, return_reason):
     for _ in range(REPETITIONS):
         lead = make_lead()

@@ -105,7 +105,7 @@ def test_a_recent_claim_is_left_alone(queued, settings):
     assert Feedback.objects.get(pk=queued.pk).status == Status.SENDING
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_claim_without_an_attempt_is_queued_again_and_delivered_once(sandbox_url, queued, run_worker):
     tasks_for(queued).delete()
     age(queued, status=Status.SENDING, attempt_count=1)

@@ -187,7 +187,7 @@ def test_the_feedback_url_takes_only_posts(agent_client, make_lead):
     assert agent_client.get(reverse("feedback:create", kwargs={"lead_pk": lead.pk})).status_code == 405
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_web_request_never_calls_leadconduit(sandbox_url, agent_client, lead_with_event, return_reason):
     response = post_feedback(agent_client, lead_with_event, reason=return_reason.pk)
     assert response.status_code == 302
@@ -238,7 +238,7 @@ def test_the_status_url_makes_a_fixed_number_of_queries(
         agent_client.get(status_url(feedback), **HTMX)
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_status_shows_accepted_after_delivery_and_stops_polling(
     sandbox_url, agent_client, lead_with_event, return_reason, run_worker
 ):
@@ -253,7 +253,7 @@ def test_the_status_shows_accepted_after_delivery_and_stops_polling(
     assert SandboxCall.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_the_status_shows_leadconduits_reason_for_a_rejection(
     sandbox_url, agent_client, make_event, make_lead, return_reason, run_worker
 ):
@@ -382,7 +382,7 @@ def test_the_same_event_form_posted_twice_creates_one_feedback(agent_client, ret
     assert Feedback.objects.count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_leadconduits_reply_fills_in_the_placeholder_lead(
     sandbox_url, agent_client, make_event, return_reason, run_worker
 ):

@@ -19,7 +19,7 @@ from feedbackportal.health.models import WorkerHeartbeat
 from feedbackportal.sandbox.models import SandboxCall
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def database_url() -> str:

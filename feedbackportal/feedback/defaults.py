@@ -1,0 +1,47 @@
+"""Roles and the starting reason catalog, made after every migrate (and after a test flush)."""
+
+from django.apps import apps as global_apps
+
+RETURN_REASONS = [
+    ("Wrong number", "Wrong number"),
+    ("Disconnected number", "Disconnected number"),
+    ("Duplicate lead", "Duplicate lead"),
+    ("Did not request information", "Consumer did not request information"),
+    ("Fake or fraudulent information", "Fraudulent lead information"),
+    ("Under 18", "Consumer is under 18"),
+    ("Outside our service area", "Outside service area"),
+    ("Language barrier", "Language barrier"),
+    ("Already a customer", "Existing customer"),
+]
+CONVERSION_REASONS = [
+    ("Sale closed", "Sale closed"),
+    ("Appointment set", "Appointment set"),
+    ("Application submitted", "Application submitted"),
+]
+# Role → permissions (app_label.codename) beyond what every logged-in user may do.
+ROLE_PERMISSIONS = {
+    "Agent": [],
+    "Manager": ["feedback.resolve_feedback"],
+    "Admin": ["feedback.resolve_feedback"],
+}
+
+
+def ensure_defaults(sender=None, *, using: str = "default", apps=global_apps, **kwargs) -> None:
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    Reason = apps.get_model("feedback", "Reason")
+    for role, permissions in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        for dotted in permissions:
+            app_label, codename = dotted.split(".")
+            permission = (
+                Permission.objects.using(using).filter(content_type__app_label=app_label, codename=codename).first()
+            )
+            if permission is not None:
+                group.permissions.add(permission)
+    if not Reason.objects.using(using).exists():
+        for feedback_type, reasons in (("return", RETURN_REASONS), ("conversion", CONVERSION_REASONS)):
+            for position, (label, text) in enumerate(reasons, start=1):
+                Reason.objects.using(using).create(
+                    feedback_type=feedback_type, label=label, text=text, position=position
+                )
