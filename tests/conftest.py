@@ -1,4 +1,5 @@
 import itertools
+import socket
 import uuid
 
 import pytest
@@ -42,6 +43,15 @@ def fault_url(live_server, settings):
         return settings.LEADCONDUIT_FEEDBACK_URL
 
     return point
+
+
+@pytest.fixture
+def closed_port_url(settings):
+    """Point the client at a local port that refuses connections: bound (so nobody else gets it), not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        settings.LEADCONDUIT_FEEDBACK_URL = f"http://127.0.0.1:{sock.getsockname()[1]}/feedback"
+        yield settings.LEADCONDUIT_FEEDBACK_URL
 
 
 @pytest.fixture

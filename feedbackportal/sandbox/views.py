@@ -51,6 +51,7 @@ FAULTS = (
     "error",  # a normal answer, but outcome error
     "slow",  # a normal answer after ?delay=<seconds> (default 3)
     "empty",  # 201 with an empty body
+    "flaky",  # per event: the first ?fail=N calls (default 1) answer ?status=503 (or 429/500/502), then normally
 )
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 NOT_ACCEPTABLE = "Not capable of generating content according to the Accept header"
@@ -111,6 +112,14 @@ def _storable(data: bytes) -> str:
 
 
 def _fault_response(fault: str, request: HttpRequest) -> HttpResponse | None:
+    if fault == "flaky":
+        failures = int(request.GET.get("fail", "1") or 1)
+        earlier = SandboxCall.objects.filter(fault="flaky", event_id=request.GET.get("event_id", "")[:100]).count()
+        if earlier >= failures:
+            return None
+        fault = request.GET.get("status", "503")
+        if fault not in ("503", "429", "500", "502"):
+            fault = "503"
     if fault in ("503", "429"):
         text = "Service unavailable" if fault == "503" else "Too many requests"
         response = HttpResponse(text, status=int(fault), content_type="text/plain")

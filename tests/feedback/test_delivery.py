@@ -1,5 +1,4 @@
 import json
-import socket
 import threading
 import time
 from datetime import timedelta
@@ -9,7 +8,6 @@ import pytest
 from django.db import connection
 from django.db.models.signals import pre_save
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
 from feedbackportal.feedback import delivery
 from feedbackportal.feedback.delivery import deliver_feedback
@@ -27,6 +25,7 @@ from feedbackportal.leadconduit import (
 )
 from feedbackportal.leads.models import Lead
 from feedbackportal.sandbox.models import SandboxCall
+from tests.helpers import make_due, reload
 
 live_db = pytest.mark.django_db(transaction=True)
 
@@ -35,31 +34,11 @@ def submit_return(lead, reason) -> Feedback:
     return submit_feedback(lead=lead, feedback_type="return", reason=reason)
 
 
-def reload(feedback: Feedback) -> Feedback:
-    return Feedback.objects.get(pk=feedback.pk)
-
-
-def make_due(feedback: Feedback) -> None:
-    """Let the scheduled retry of a feedback come due now, as if its back-off had passed."""
-    past = timezone.now() - timedelta(seconds=1)
-    Feedback.objects.filter(pk=feedback.pk, next_attempt_at__isnull=False).update(next_attempt_at=past)
-    DBTaskResult.objects.filter(status="READY", run_after__gt=past).update(run_after=past)
-
-
 def wait_for_calls(count: int, timeout: float = 5.0) -> None:
     """The sandbox records a call only when it answers; a slow answer lands after the client gave up."""
     deadline = time.monotonic() + timeout
     while SandboxCall.objects.count() < count and time.monotonic() < deadline:
         time.sleep(0.05)
-
-
-@pytest.fixture
-def closed_port_url(settings) -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings.LEADCONDUIT_FEEDBACK_URL = f"http://127.0.0.1:{port}/feedback"
-    return settings.LEADCONDUIT_FEEDBACK_URL
 
 
 @live_db

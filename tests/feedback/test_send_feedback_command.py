@@ -1,4 +1,3 @@
-import socket
 from datetime import timedelta
 from io import StringIO
 
@@ -12,15 +11,6 @@ from feedbackportal.leads.models import Lead
 from feedbackportal.sandbox.models import SandboxCall
 
 live_db = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def closed_port_url(settings) -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings.LEADCONDUIT_FEEDBACK_URL = f"http://127.0.0.1:{port}/feedback"
-    return settings.LEADCONDUIT_FEEDBACK_URL
 
 
 def run_from_command_line(*args: str) -> None:

@@ -1,4 +1,3 @@
-import socket
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -20,15 +19,6 @@ def raw_server(settings) -> Iterator[Callable[[Respond], RawServer]]:
     yield start
     for server in servers:
         server.stop()
-
-
-@pytest.fixture
-def refusing_url(settings) -> Iterator[str]:
-    """A local port that refuses connections: bound (so nobody else gets it) but not listening."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        settings.LEADCONDUIT_FEEDBACK_URL = f"http://127.0.0.1:{sock.getsockname()[1]}/feedback"
-        yield settings.LEADCONDUIT_FEEDBACK_URL
 
 
 @pytest.fixture

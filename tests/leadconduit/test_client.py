@@ -447,11 +447,11 @@ def test_it_closes_kept_alive_connections_when_the_session_is_reset(raw_server):
 # Never connected: certainly not sent
 
 
-def test_it_reports_a_refused_connection_as_not_sent(refusing_url):
+def test_it_reports_a_refused_connection_as_not_sent(closed_port_url):
     error = failure_of()
     assert error.classification is Classification.NOT_SENT
     assert error.exchange.status is None
-    assert error.exchange.url == f"{refusing_url}?event_id={SOME_EVENT_ID}"
+    assert error.exchange.url == f"{closed_port_url}?event_id={SOME_EVENT_ID}"
 
 
 def test_it_reports_an_unknown_host_as_not_sent(settings):
