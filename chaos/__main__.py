@@ -129,7 +129,7 @@ def main() -> int:
     from django.core.management import call_command
 
     from chaos.proxy import FlappingProxy
-    from feedbackportal.feedback.models import PENDING_STATUSES, Feedback, Reason
+    from feedbackportal.feedback.models import PENDING_STATUSES, DeliveryAttempt, Feedback, Reason
     from feedbackportal.feedback.services import submit_feedback
     from feedbackportal.leads.models import Lead
     from feedbackportal.sandbox.models import SandboxCall, SandboxEvent
@@ -224,6 +224,7 @@ def main() -> int:
     accepted_unseen = sum(1 for e, s in by_event.items() if s == "accepted" and not answered_calls.get(e))
     failed_but_sent = sum(1 for e, s in by_event.items() if s == "failed" and answered_calls.get(e))
     lost = (submitted - rows) + pending
+    attempts = Counter(DeliveryAttempt.objects.values_list("classification", flat=True))
 
     print()
     print(f"  database                      {args.database}")
@@ -235,7 +236,8 @@ def main() -> int:
     print(f"  duplicate sends (answered)    {duplicates}")
     print(f"  accepted, LeadConduit unaware {accepted_unseen}")
     print(f"  'not delivered', but received {failed_but_sent}")
-    print(f"  HTTP calls made by workers    {sum(answered_calls.values())} answered by the sandbox")
+    print(f"  calls the sandbox answered    {sum(answered_calls.values())}")
+    print(f"  delivery attempts recorded    {attempts.total()} {dict(attempts)}")
     print(f"  proxy connections by mode     {dict(proxy.counts)}")
     print(f"  proxy mode changes            {Counter(mode for _, mode in proxy.history)}")
     print(f"  worker SIGKILLs               {workers.kills}")
