@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Reason
+from feedbackportal.feedback.models import DeliveryAttempt, Feedback, FeedbackAction, Reason
 
 
 @admin.register(Reason)
@@ -42,6 +42,17 @@ class DeliveryAttemptInline(admin.StackedInline):
         return False
 
 
+class FeedbackActionInline(admin.TabularInline):
+    model = FeedbackAction
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "actor", "action", "from_status", "to_status", "comment"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Feedback)
 class FeedbackAdmin(admin.ModelAdmin):
     list_display = ["created_at", "lead", "feedback_type", "reason_text", "agent", "status", "outcome_reason"]
@@ -49,9 +60,29 @@ class FeedbackAdmin(admin.ModelAdmin):
     search_fields = ["lead__event_id", "lead__last_name", "lead__email", "reason_text"]
     list_select_related = ["lead", "agent"]
     readonly_fields = [field.name for field in Feedback._meta.fields if field.name != "id"]
-    inlines = [DeliveryAttemptInline]
+    inlines = [DeliveryAttemptInline, FeedbackActionInline]
 
     def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(FeedbackAction)
+class FeedbackActionAdmin(admin.ModelAdmin):
+    """The managers' audit trail: readable, never written here."""
+
+    list_display = ["created_at", "feedback", "action", "actor", "from_status", "to_status", "comment"]
+    list_filter = ["action", "created_at"]
+    search_fields = ["feedback__lead__event_id", "actor__username", "comment"]
+    list_select_related = ["feedback__lead", "actor"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:

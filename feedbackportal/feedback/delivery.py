@@ -108,7 +108,7 @@ def _record_failure(feedback: Feedback, attempt: DeliveryAttempt, error: LeadCon
         status, message = Status.ERROR, f"LeadConduit refused the request: {error.message}"
     elif error.classification is Classification.UNKNOWN and not settings.LEADCONDUIT_RESEND_UNKNOWN:
         status, message = Status.UNCONFIRMED, error.message
-    elif feedback.attempt_count < settings.LEADCONDUIT_MAX_ATTEMPTS:
+    elif feedback.attempt_count - feedback.attempts_before_resend < settings.LEADCONDUIT_MAX_ATTEMPTS:
         status, message = Status.RETRYING, error.message
     else:
         status, message = Status.FAILED, error.message

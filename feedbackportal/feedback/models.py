@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -62,16 +63,24 @@ class Status(models.TextChoices):
     ERROR = "error", "Error"
     UNCONFIRMED = "unconfirmed", "Unconfirmed"
     FAILED = "failed", "Not delivered"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 # A live feedback blocks another of the same type for the same lead (LeadConduit bills every call).
 LIVE_STATUSES = (Status.QUEUED, Status.SENDING, Status.RETRYING, Status.ACCEPTED, Status.UNCONFIRMED)
 PENDING_STATUSES = (Status.QUEUED, Status.SENDING, Status.RETRYING)
+# What a manager resolves: LeadConduit may have it (unconfirmed), or certainly does not (failed).
+NEEDS_ATTENTION_STATUSES = (Status.UNCONFIRMED, Status.FAILED)
+# A queued feedback waiting longer than this is waiting for a worker, not for LeadConduit.
+QUEUED_PATIENCE = timedelta(seconds=30)
 
 
 class FeedbackQuerySet(models.QuerySet["Feedback"]):
     def live(self) -> "FeedbackQuerySet":
         return self.filter(status__in=LIVE_STATUSES)
+
+    def needs_attention(self) -> "FeedbackQuerySet":
+        return self.filter(status__in=NEEDS_ATTENTION_STATUSES)
 
 
 class Feedback(models.Model):
@@ -91,6 +100,8 @@ class Feedback(models.Model):
     outcome = models.CharField("LeadConduit outcome", max_length=20, blank=True)
     outcome_reason = models.TextField("LeadConduit reason", blank=True)
     attempt_count = models.PositiveIntegerField(default=0)
+    # A manager's resend starts a fresh round of automatic retries from here.
+    attempts_before_resend = models.PositiveIntegerField(default=0, editable=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -122,6 +133,8 @@ class Feedback(models.Model):
     def agent_message(self) -> str:
         """What an agent on the phone needs to know about this feedback, in plain words."""
         match self.status:
+            case Status.QUEUED if timezone.now() - self.updated_at > QUEUED_PATIENCE:
+                return "Saved; waiting for the delivery worker to send it. Nothing to do, do not submit it again."
             case Status.QUEUED:
                 return "Queued. Sending to LeadConduit…"
             case Status.SENDING:
@@ -130,7 +143,7 @@ class Feedback(models.Model):
                 when = timezone.localtime(self.next_attempt_at).strftime("%H:%M:%S") if self.next_attempt_at else "soon"
                 return f"LeadConduit could not be reached. Trying again automatically at {when}."
             case Status.ACCEPTED:
-                return "Accepted by LeadConduit."
+                return self.status_message or "Accepted by LeadConduit."
             case Status.REJECTED:
                 return f"LeadConduit did not accept it: {self.outcome_reason or 'no reason given'}."
             case Status.ERROR:
@@ -142,6 +155,10 @@ class Feedback(models.Model):
                     f"Not delivered: LeadConduit could not be reached after {self.attempt_count} tries. "
                     "Nothing was recorded there; you can submit it again."
                 )
+            case Status.CANCELLED if self.attempt_count:
+                return "Cancelled by a manager; not sent again."
+            case Status.CANCELLED:
+                return "Cancelled by a manager; not sent."
         return self.get_status_display()
 
 
@@ -175,3 +192,35 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Attempt {self.number} for feedback {self.feedback_id}"
+
+
+class ActionKind(models.TextChoices):
+    RESENT = "resent", "Resent"
+    CONFIRMED = "confirmed", "Marked as delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class FeedbackAction(models.Model):
+    """What a manager did to resolve a feedback, by whom and when. Written once, never changed."""
+
+    feedback = models.ForeignKey(Feedback, on_delete=models.PROTECT, related_name="actions")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="feedback_actions")
+    action = models.CharField(max_length=20, choices=ActionKind.choices)
+    comment = models.TextField(blank=True)
+    from_status = models.CharField(max_length=20, choices=Status.choices)
+    to_status = models.CharField(max_length=20, choices=Status.choices)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["feedback", "created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} feedback {self.feedback_id} ({self.from_status} → {self.to_status})"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("A feedback action is an audit record; it cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("A feedback action is an audit record; it cannot be deleted.")

@@ -1,9 +1,17 @@
-"""Reads for the lead page's feedback panel."""
+"""Reads for the lead page's feedback panel and the managers' resolution pages."""
 
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from feedbackportal.feedback.forms import FeedbackForm
-from feedbackportal.feedback.models import LIVE_STATUSES, Feedback, FeedbackType, Reason
+from feedbackportal.feedback.models import (
+    LIVE_STATUSES,
+    NEEDS_ATTENTION_STATUSES,
+    DeliveryAttempt,
+    Feedback,
+    FeedbackType,
+    Reason,
+    Status,
+)
 from feedbackportal.leads.models import Lead
 
 
@@ -30,3 +38,45 @@ def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None) -> dict:
             for value, label in FeedbackType.choices
         ],
     }
+
+
+QUEUE_FILTERS = {
+    "all": NEEDS_ATTENTION_STATUSES,
+    Status.UNCONFIRMED.value: (Status.UNCONFIRMED,),
+    Status.FAILED.value: (Status.FAILED,),
+}
+
+
+def needs_attention_count() -> int:
+    return Feedback.objects.needs_attention().count()
+
+
+def needs_attention_counts() -> dict[str, int]:
+    """How many feedbacks wait for a manager, per queue filter, in one query."""
+    counts = Feedback.objects.needs_attention().aggregate(
+        unconfirmed=Count("pk", filter=Q(status=Status.UNCONFIRMED)),
+        failed=Count("pk", filter=Q(status=Status.FAILED)),
+    )
+    return counts | {"all": counts["unconfirmed"] + counts["failed"]}
+
+
+def attention_queue(status_filter: str) -> QuerySet[Feedback]:
+    """Unconfirmed and/or failed feedback, oldest first, with what one queue row shows."""
+    last_attempt = DeliveryAttempt.objects.filter(feedback=OuterRef("pk")).order_by("-number")
+    return (
+        Feedback.objects.filter(status__in=QUEUE_FILTERS[status_filter])
+        .select_related("lead", "agent")
+        .annotate(attempt_total=Count("attempts"), last_error=Subquery(last_attempt.values("error")[:1]))
+        .order_by("created_at", "id")
+    )
+
+
+def feedback_for_resolution(pk: int) -> tuple[Feedback, list[DeliveryAttempt], list]:
+    """A feedback with its lead and agent, every delivery attempt and every manager action, in order.
+
+    Raises Feedback.DoesNotExist.
+    """
+    feedback = Feedback.objects.select_related("lead", "agent", "reason").get(pk=pk)
+    attempts = list(feedback.attempts.order_by("number"))
+    actions = list(feedback.actions.select_related("actor").order_by("created_at", "id"))
+    return feedback, attempts, actions

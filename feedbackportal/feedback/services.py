@@ -4,8 +4,11 @@ import uuid
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.formats import date_format
 
-from feedbackportal.feedback.models import Feedback, FeedbackType, Reason
+from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackAction, FeedbackType, Reason, Status
 from feedbackportal.feedback.tasks import deliver
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leads.models import Lead
@@ -104,3 +107,164 @@ def _already_live(live: Feedback) -> FeedbackRefused:
         f"This lead already has a {kind} ({live.get_status_display().lower()}); it was not sent again.",
         existing=live,
     )
+
+
+# ---- Resolution: what a manager does with feedback LeadConduit did not confirm
+
+RESENDABLE = (Status.UNCONFIRMED, Status.FAILED)
+CONFIRMABLE = (Status.UNCONFIRMED, Status.FAILED)
+CANCELLABLE = (Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING)
+COMMENT_LIMIT = 2000
+
+
+def allowed_actions(feedback: Feedback) -> list[str]:
+    """The resolution actions (ActionKind values) that fit the feedback's status, in display order."""
+    possible = [
+        (ActionKind.RESENT, RESENDABLE),
+        (ActionKind.CONFIRMED, CONFIRMABLE),
+        (ActionKind.CANCELLED, CANCELLABLE),
+    ]
+    return [kind.value for kind, statuses in possible if feedback.status in statuses]
+
+
+def resend_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str = "") -> Feedback:
+    """Queue an unconfirmed or failed feedback for one more delivery, and record who did it.
+
+    Acts only if the feedback is still as the caller saw it (its status and attempt count);
+    otherwise someone else acted first and FeedbackRefused says so. An unconfirmed feedback may
+    already be in LeadConduit, which bills every call: resending one needs a comment saying it
+    was checked there. Raises FeedbackRefused too when the lead has meanwhile got another live
+    feedback of the same type (``existing`` then holds it).
+    """
+    _check_status(feedback, RESENDABLE, "resent")
+    comment = _checked_comment(comment, required=feedback.status == Status.UNCONFIRMED, verb="resending")
+    try:
+        with transaction.atomic():
+            updated = _transition(
+                feedback,
+                to_status=Status.QUEUED,
+                status_message="",
+                next_attempt_at=None,
+                task_id="",
+                attempts_before_resend=F("attempt_count"),
+            )
+            if updated:
+                task_id = str(deliver.enqueue(feedback.pk).id)
+                Feedback.objects.filter(pk=feedback.pk).update(task_id=task_id)
+                _record_action(feedback, actor, ActionKind.RESENT, comment, to_status=Status.QUEUED)
+    except IntegrityError:
+        raise _live_conflict(feedback, "resent") from None
+    if not updated:
+        raise _moved_on(feedback)
+    feedback.refresh_from_db()
+    return feedback
+
+
+def confirm_feedback_delivered(*, feedback: Feedback, actor: AbstractBaseUser, comment: str) -> Feedback:
+    """Mark an unconfirmed or failed feedback as accepted because a person found it in LeadConduit.
+
+    The comment (what was checked) is required. Raises FeedbackRefused if the feedback changed
+    since the caller saw it, or if the lead meanwhile has another live feedback of the same type.
+    """
+    _check_status(feedback, CONFIRMABLE, "marked as delivered")
+    comment = _checked_comment(comment, required=True, verb="marking it as delivered")
+    message = f"Marked as delivered by {_name(actor)}, who found it in LeadConduit."
+    try:
+        with transaction.atomic():
+            updated = _transition(
+                feedback, to_status=Status.ACCEPTED, status_message=message[:500], next_attempt_at=None
+            )
+            if updated:
+                _record_action(feedback, actor, ActionKind.CONFIRMED, comment, to_status=Status.ACCEPTED)
+    except IntegrityError:
+        raise _live_conflict(feedback, "marked as delivered") from None
+    if not updated:
+        raise _moved_on(feedback)
+    feedback.refresh_from_db()
+    return feedback
+
+
+def cancel_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str) -> Feedback:
+    """Stop a feedback for good: it is not sent (again) and no longer counts as live.
+
+    The comment is required. The update is conditional on the status the caller saw, so it
+    cannot overtake a worker claiming the feedback at the same moment: exactly one of the two
+    wins, and if the worker did, FeedbackRefused says the feedback is being sent.
+    """
+    _check_status(feedback, CANCELLABLE, "cancelled")
+    comment = _checked_comment(comment, required=True, verb="cancelling")
+    with transaction.atomic():
+        updated = _transition(
+            feedback,
+            to_status=Status.CANCELLED,
+            status_message=f"Cancelled by {_name(actor)}."[:500],
+            next_attempt_at=None,
+        )
+        if updated:
+            _record_action(feedback, actor, ActionKind.CANCELLED, comment, to_status=Status.CANCELLED)
+    if not updated:
+        raise _moved_on(feedback)
+    feedback.refresh_from_db()
+    return feedback
+
+
+def _checked_comment(comment: str, *, required: bool, verb: str) -> str:
+    comment = comment.strip()
+    if required and not comment:
+        if verb == "resending":
+            raise FeedbackRefused(
+                "Before resending an unconfirmed feedback, check LeadConduit and say in the comment "
+                "that it did not arrive: LeadConduit bills every call and does not remove duplicates."
+            )
+        raise FeedbackRefused(f"Add a comment before {verb}: what you checked and why.")
+    if len(comment) > COMMENT_LIMIT:
+        raise FeedbackRefused(f"Keep the comment under {COMMENT_LIMIT} characters.")
+    return comment
+
+
+def _check_status(feedback: Feedback, allowed: tuple[str, ...], done: str) -> None:
+    if feedback.status not in allowed:
+        raise FeedbackRefused(f"A feedback that is {feedback.get_status_display().lower()} cannot be {done}.")
+
+
+def _transition(feedback: Feedback, *, to_status: str, **changes) -> int:
+    # The status and attempt count the caller saw act as a version: any worker, sweeper or manager
+    # that moved the feedback on since then changed at least one of them.
+    as_seen = Feedback.objects.filter(pk=feedback.pk, status=feedback.status, attempt_count=feedback.attempt_count)
+    return as_seen.update(status=to_status, updated_at=timezone.now(), **changes)
+
+
+def _record_action(
+    feedback: Feedback, actor: AbstractBaseUser, action: str, comment: str, *, to_status: str
+) -> FeedbackAction:
+    return FeedbackAction.objects.create(
+        feedback=feedback, actor=actor, action=action, comment=comment, from_status=feedback.status, to_status=to_status
+    )
+
+
+def _moved_on(feedback: Feedback) -> FeedbackRefused:
+    current = Feedback.objects.filter(pk=feedback.pk).first()
+    if current is None:
+        return FeedbackRefused("This feedback no longer exists.")
+    return FeedbackRefused(
+        f"This feedback changed while you were looking at it (it is now {current.get_status_display().lower()}); "
+        "nothing was done. Check it again.",
+        existing=current,
+    )
+
+
+def _live_conflict(feedback: Feedback, done: str) -> FeedbackRefused:
+    live = Feedback.objects.live().filter(lead_id=feedback.lead_id, feedback_type=feedback.feedback_type).first()
+    if live is None:
+        return FeedbackRefused(f"It could not be {done}; check it again.")
+    kind = live.get_feedback_type_display().lower()
+    return FeedbackRefused(
+        f"This lead already has another {kind} (#{live.pk}, {live.get_status_display().lower()}, "
+        f"from {date_format(timezone.localtime(live.created_at), 'M j, H:i')}); this one was not {done}.",
+        existing=live,
+    )
+
+
+def _name(user: AbstractBaseUser) -> str:
+    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return full_name or user.get_username()

@@ -1,13 +1,31 @@
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.decorators import permission_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from feedbackportal.feedback.forms import EventFeedbackForm, FeedbackForm
-from feedbackportal.feedback.selectors import feedback_panel, feedback_with_attempts
-from feedbackportal.feedback.services import FeedbackRefused, submit_feedback, submit_feedback_for_event
+from feedbackportal.feedback.models import ActionKind, Feedback, Status
+from feedbackportal.feedback.selectors import (
+    QUEUE_FILTERS,
+    attention_queue,
+    feedback_for_resolution,
+    feedback_panel,
+    feedback_with_attempts,
+    needs_attention_counts,
+)
+from feedbackportal.feedback.services import (
+    FeedbackRefused,
+    allowed_actions,
+    cancel_feedback,
+    confirm_feedback_delivered,
+    resend_feedback,
+    submit_feedback,
+    submit_feedback_for_event,
+)
 from feedbackportal.leads.models import Lead
 
 
@@ -62,3 +80,76 @@ def for_event(request: HttpRequest) -> HttpResponse:
                 return HttpResponseClientRedirect(feedback.lead.get_absolute_url())
             return redirect("leads:detail", pk=feedback.lead_id)
     return render(request, "feedback/for_event.html", {"form": form}, status=422)
+
+
+# ---- Resolution (managers)
+
+RESOLVE = "feedback.resolve_feedback"
+QUEUE_PAGE_SIZE = 50
+RESOLUTIONS = {
+    ActionKind.RESENT: (resend_feedback, "Resent: queued for one more delivery to LeadConduit."),
+    ActionKind.CONFIRMED: (confirm_feedback_delivered, "Marked as delivered."),
+    ActionKind.CANCELLED: (cancel_feedback, "Cancelled; it will not be sent."),
+}
+
+
+@require_GET
+@permission_required(RESOLVE, raise_exception=True)
+def queue(request: HttpRequest) -> HttpResponse:
+    status_filter = request.GET.get("status", "all")
+    if status_filter not in QUEUE_FILTERS:
+        status_filter = "all"
+    page = Paginator(attention_queue(status_filter), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    counts = needs_attention_counts()
+    tabs = [
+        {"value": Status.UNCONFIRMED.value, "label": Status.UNCONFIRMED.label, "count": counts["unconfirmed"]},
+        {"value": Status.FAILED.value, "label": Status.FAILED.label, "count": counts["failed"]},
+        {"value": "all", "label": "All", "count": counts["all"]},
+    ]
+    context = {"page": page, "status_filter": status_filter, "tabs": tabs, "attention_counts": counts}
+    return render(request, "feedback/queue.html", context)
+
+
+@require_GET
+@permission_required(RESOLVE, raise_exception=True)
+def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_detail(request, pk)
+
+
+@require_POST
+@permission_required(RESOLVE, raise_exception=True)
+def resolve(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    feedback = _as_seen(get_object_or_404(Feedback, pk=pk), request.POST.get("seen", ""))
+    service, done = RESOLUTIONS[action]
+    comment = request.POST.get("comment", "")
+    try:
+        service(feedback=feedback, actor=request.user, comment=comment)
+    except FeedbackRefused as exc:
+        refused = {"action": action, "error": exc.message, "comment": comment}
+        return _render_detail(request, pk, refused=refused, status=422)
+    messages.success(request, done)
+    return redirect("feedback:detail", pk=pk)
+
+
+def _as_seen(feedback: Feedback, seen: str) -> Feedback:
+    # The manager decided on the page as it was when they read it. Acting on that version lets
+    # the service's conditional update refuse if a worker or another manager moved it on since.
+    status, _, attempts = seen.partition("/")
+    if status in Status.values and attempts.isdigit():
+        feedback.status, feedback.attempt_count = status, int(attempts)
+    return feedback
+
+
+def _render_detail(request: HttpRequest, pk: int, *, refused: dict | None = None, status: int = 200) -> HttpResponse:
+    try:
+        feedback, attempts, actions = feedback_for_resolution(pk)
+    except Feedback.DoesNotExist:
+        raise Http404 from None
+    context = {
+        "feedback": feedback,
+        "attempts": attempts,
+        "actions": actions,
+        "allowed": allowed_actions(feedback),
+        "refused": refused or {},
+    }
+    return render(request, "feedback/detail.html", context, status=status)
