@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "feedbackportal.feedback",
     "feedbackportal.sandbox",
     "feedbackportal.health",
+    "feedbackportal.reports",
 ]
 
 MIDDLEWARE = [

@@ -19,10 +19,11 @@ CONVERSION_REASONS = [
     ("Application submitted", "Application submitted"),
 ]
 # Role → permissions (app_label.codename) beyond what every logged-in user may do.
+MANAGER_PERMISSIONS = ["feedback.resolve_feedback", "feedback.view_reports", "feedback.import_data"]
 ROLE_PERMISSIONS = {
     "Agent": [],
-    "Manager": ["feedback.resolve_feedback"],
-    "Admin": ["feedback.resolve_feedback"],
+    "Manager": MANAGER_PERMISSIONS,
+    "Admin": MANAGER_PERMISSIONS,
 }
 
 

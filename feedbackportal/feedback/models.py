@@ -113,7 +113,11 @@ class Feedback(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "feedback"
-        permissions = [("resolve_feedback", "Can resend, confirm or cancel unconfirmed and failed feedback")]
+        permissions = [
+            ("resolve_feedback", "Can resend, confirm or cancel unconfirmed and failed feedback"),
+            ("view_reports", "Can see all feedback history, reports, the audit trail and exports"),
+            ("import_data", "Can import leads and bulk feedback from CSV files"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["lead", "feedback_type"],
