@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.test import Client
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
@@ -118,6 +119,20 @@ def agent(db) -> User:
     user = User.objects.create_user("agent1", password="pw", first_name="Alex", last_name="Agent")
     user.groups.add(Group.objects.get(name="Agent"))
     return user
+
+
+@pytest.fixture
+def manager(db) -> User:
+    user = User.objects.create_user("manager1", password="pw", first_name="Maria", last_name="Manager")
+    user.groups.add(Group.objects.get(name="Manager"))
+    return user
+
+
+@pytest.fixture
+def manager_client(manager):
+    client = Client()
+    client.force_login(manager)
+    return client
 
 
 @pytest.fixture

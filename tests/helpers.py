@@ -1,11 +1,14 @@
 """Small helpers shared by test modules (fixtures live in conftest.py)."""
 
+import threading
 from datetime import timedelta
 
+from django.db import connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from feedbackportal.feedback.models import Feedback
+from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Reason
+from feedbackportal.leads.models import Lead
 
 
 def make_due(feedback: Feedback) -> None:
@@ -17,3 +20,41 @@ def make_due(feedback: Feedback) -> None:
 
 def reload(feedback: Feedback) -> Feedback:
     return Feedback.objects.get(pk=feedback.pk)
+
+
+def make_feedback(lead: Lead, reason: Reason, *, status: str, attempts: int = 0, **fields) -> Feedback:
+    """A feedback in any state, with that many (unfinished) attempts, without going through delivery."""
+    feedback = Feedback.objects.create(
+        lead=lead,
+        feedback_type=reason.feedback_type,
+        reason=reason,
+        reason_text=reason.text,
+        status=status,
+        attempt_count=attempts,
+        **fields,
+    )
+    for number in range(1, attempts + 1):
+        DeliveryAttempt.objects.create(feedback=feedback, number=number, error=f"failure {number}")
+    return feedback
+
+
+def at_once(*calls) -> list:
+    """Run the calls in threads released together; return what each returned or raised."""
+    barrier = threading.Barrier(len(calls))
+    results: list = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            barrier.wait()
+            results[index] = call()
+        except Exception as exc:
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results

@@ -1,38 +1,15 @@
 """Two agents (or two tabs, or a double click) at the same instant: one live feedback, one call."""
 
-import threading
 import uuid
 
 import pytest
-from django.db import connection
 
 from feedbackportal.feedback.models import Feedback
 from feedbackportal.feedback.services import FeedbackRefused, submit_feedback
 from feedbackportal.sandbox.models import SandboxCall
+from tests.helpers import at_once
 
 REPETITIONS = 20
-
-
-def at_once(*calls):
-    """Run the calls in threads released together; return what each returned or raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,16 +1,13 @@
 """Managers resolving feedback: resend, mark as delivered, cancel; each a conditional update with its audit row."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.db import connection
 from django.db.models import ProtectedError
 from django_tasks_db.models import DBTaskResult
 
 from feedbackportal.feedback.delivery import deliver_feedback
-from feedbackportal.feedback.models import DeliveryAttempt, Feedback, FeedbackAction, Reason, Status
+from feedbackportal.feedback.models import DeliveryAttempt, Feedback, FeedbackAction, Status
 from feedbackportal.feedback.services import (
     FeedbackRefused,
     cancel_feedback,
@@ -18,36 +15,13 @@ from feedbackportal.feedback.services import (
     resend_feedback,
     submit_feedback,
 )
-from feedbackportal.leads.models import Lead
 from feedbackportal.sandbox.models import SandboxCall
-from tests.helpers import make_due, reload
+from tests.helpers import at_once, make_due, make_feedback, reload
 
 live_db = pytest.mark.django_db(transaction=True)
 RACE_REPETITIONS = 10
 NOT_RESENDABLE = [Status.QUEUED, Status.SENDING, Status.RETRYING, Status.ACCEPTED, Status.REJECTED, Status.ERROR]
 NOT_CANCELLABLE = [Status.SENDING, Status.ACCEPTED, Status.REJECTED, Status.ERROR, Status.CANCELLED]
-
-
-@pytest.fixture
-def manager(db) -> User:
-    user = User.objects.create_user("manager1", password="pw", first_name="Maria", last_name="Manager")
-    user.groups.add(Group.objects.get(name="Manager"))
-    return user
-
-
-def make_feedback(lead: Lead, reason: Reason, *, status: str, attempts: int = 0, **fields) -> Feedback:
-    feedback = Feedback.objects.create(
-        lead=lead,
-        feedback_type=reason.feedback_type,
-        reason=reason,
-        reason_text=reason.text,
-        status=status,
-        attempt_count=attempts,
-        **fields,
-    )
-    for number in range(1, attempts + 1):
-        DeliveryAttempt.objects.create(feedback=feedback, number=number, error=f"failure {number}")
-    return feedback
 
 
 def assert_untouched(feedback: Feedback) -> None:
@@ -364,28 +338,6 @@ def test_a_cancel_is_refused_when_the_worker_claimed_it_first(make_lead, return_
 
     assert reload(feedback).status == Status.SENDING
     assert not FeedbackAction.objects.exists()
-
-
-def at_once(*calls) -> list:
-    """Run the calls in threads released together; return what each returned or raised."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(index, call)) for index, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return results
 
 
 @live_db

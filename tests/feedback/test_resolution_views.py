@@ -5,32 +5,17 @@ from datetime import timedelta
 import pytest
 from bs4 import BeautifulSoup
 from django.contrib.auth.models import Group, User
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from feedbackportal.feedback.models import DeliveryAttempt, Feedback, FeedbackAction, Reason, Status
 from feedbackportal.feedback.services import cancel_feedback, confirm_feedback_delivered, submit_feedback
 from feedbackportal.leads.models import Lead
-from tests.helpers import reload
+from tests.helpers import make_feedback, reload
 
 QUEUE_URL = reverse("feedback:queue")
 ACTIONS = ["resend", "confirm", "cancel"]
 HOSTILE = '<script>alert("pwned")</script>'
-
-
-@pytest.fixture
-def manager(db) -> User:
-    user = User.objects.create_user("manager1", password="pw", first_name="Maria", last_name="Manager")
-    user.groups.add(Group.objects.get(name="Manager"))
-    return user
-
-
-@pytest.fixture
-def manager_client(manager) -> Client:
-    client = Client()
-    client.force_login(manager)
-    return client
 
 
 def html(response) -> BeautifulSoup:
@@ -39,21 +24,6 @@ def html(response) -> BeautifulSoup:
 
 def errors(page: BeautifulSoup) -> str:
     return " ".join(alert.get_text(" ", strip=True) for alert in page.select("[role=alert]"))
-
-
-def make_feedback(lead: Lead, reason: Reason, *, status: str, attempts: int = 0, **fields) -> Feedback:
-    feedback = Feedback.objects.create(
-        lead=lead,
-        feedback_type=reason.feedback_type,
-        reason=reason,
-        reason_text=reason.text,
-        status=status,
-        attempt_count=attempts,
-        **fields,
-    )
-    for number in range(1, attempts + 1):
-        DeliveryAttempt.objects.create(feedback=feedback, number=number, error=f"failure {number}")
-    return feedback
 
 
 def detail_url(feedback: Feedback) -> str:
