@@ -1,7 +1,40 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from feedbackportal.feedback.models import DeliveryAttempt, Feedback, FeedbackAction, Reason
+from feedbackportal.feedback.models import (
+    DeliveryAttempt,
+    Feedback,
+    FeedbackAction,
+    Reason,
+    ReasonChange,
+    ReasonChangeKind,
+)
+
+AUDITED_REASON_FIELDS = ["feedback_type", "label", "text", "active", "position"]
+
+
+def reason_values(reason: Reason) -> dict:
+    return {field: getattr(reason, field) for field in AUDITED_REASON_FIELDS}
+
+
+def record_reason_change(*, reason: Reason, actor, action: str, before: dict | None, after: dict | None) -> None:
+    """Append who changed what in a reason: each changed field as [old, new] (None for absent)."""
+    fields = AUDITED_REASON_FIELDS
+    changes = {
+        field: [(before or {}).get(field), (after or {}).get(field)]
+        for field in fields
+        if before is None or after is None or before[field] != after[field]
+    }
+    if not changes:
+        return
+    ReasonChange.objects.create(
+        reason=None if action == ReasonChangeKind.DELETED else reason,
+        reason_label=reason.label,
+        feedback_type=reason.feedback_type,
+        actor=actor,
+        action=action,
+        changes=changes,
+    )
 
 
 @admin.register(Reason)
@@ -30,6 +63,30 @@ class ReasonAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_used:
             return False
         return super().has_delete_permission(request, obj)
+
+    # Every edit leaves an audit record in the same transaction (the admin wraps each save in one).
+    def save_model(self, request, obj: Reason, form, change: bool) -> None:
+        before = reason_values(Reason.objects.get(pk=obj.pk)) if change else None
+        super().save_model(request, obj, form, change)
+        action = ReasonChangeKind.CHANGED if change else ReasonChangeKind.CREATED
+        record_reason_change(reason=obj, actor=request.user, action=action, before=before, after=reason_values(obj))
+
+    def delete_model(self, request, obj: Reason) -> None:
+        before = reason_values(obj)
+        super().delete_model(request, obj)
+        record_reason_change(reason=obj, actor=request.user, action=ReasonChangeKind.DELETED, before=before, after=None)
+
+    def delete_queryset(self, request, queryset) -> None:
+        reasons = list(queryset)
+        super().delete_queryset(request, queryset)
+        for reason in reasons:
+            record_reason_change(
+                reason=reason,
+                actor=request.user,
+                action=ReasonChangeKind.DELETED,
+                before=reason_values(reason),
+                after=None,
+            )
 
 
 class DeliveryAttemptInline(admin.StackedInline):
@@ -77,6 +134,26 @@ class FeedbackActionAdmin(admin.ModelAdmin):
     list_filter = ["action", "created_at"]
     search_fields = ["feedback__lead__event_id", "actor__username", "comment"]
     list_select_related = ["feedback__lead", "actor"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(ReasonChange)
+class ReasonChangeAdmin(admin.ModelAdmin):
+    """Who changed the reason catalog: readable, never written here."""
+
+    list_display = ["created_at", "reason_label", "feedback_type", "action", "actor", "changes"]
+    list_filter = ["action", "feedback_type", "created_at"]
+    search_fields = ["reason_label", "actor__username"]
+    list_select_related = ["actor"]
     date_hierarchy = "created_at"
 
     def has_add_permission(self, request) -> bool:

@@ -20,10 +20,30 @@ CONVERSION_REASONS = [
 ]
 # Role → permissions (app_label.codename) beyond what every logged-in user may do.
 MANAGER_PERMISSIONS = ["feedback.resolve_feedback", "feedback.view_reports", "feedback.import_data"]
+# Admins keep the catalog, leads and users in the Django admin (membership of Admin grants is_staff,
+# see feedback/signals.py); audit records and delivery history stay read-only there.
+ADMIN_PERMISSIONS = [
+    *MANAGER_PERMISSIONS,
+    "feedback.view_reason",
+    "feedback.add_reason",
+    "feedback.change_reason",
+    "feedback.delete_reason",
+    "feedback.view_feedback",
+    "feedback.view_deliveryattempt",
+    "feedback.view_feedbackaction",
+    "feedback.view_reasonchange",
+    "leads.view_lead",
+    "leads.add_lead",
+    "leads.change_lead",
+    "auth.view_user",
+    "auth.add_user",
+    "auth.change_user",
+    "auth.view_group",
+]
 ROLE_PERMISSIONS = {
     "Agent": [],
     "Manager": MANAGER_PERMISSIONS,
-    "Admin": MANAGER_PERMISSIONS,
+    "Admin": ADMIN_PERMISSIONS,
 }
 
 

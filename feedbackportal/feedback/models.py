@@ -125,6 +125,16 @@ class Feedback(models.Model):
                 name="one_live_feedback_per_lead_and_type",
             ),
         ]
+        # The managers' history filters on these, newest first; each index serves one filter + the order.
+        indexes = [
+            models.Index(fields=["-created_at", "-id"], name="feedback_newest"),
+            models.Index(fields=["feedback_type", "-created_at"], name="feedback_type_newest"),
+            models.Index(fields=["status", "-created_at"], name="feedback_status_newest"),
+            models.Index(fields=["outcome", "-created_at"], name="feedback_outcome_newest"),
+            models.Index(fields=["agent", "-created_at"], name="feedback_agent_newest"),
+            models.Index(fields=["reason", "-created_at"], name="feedback_reason_newest"),
+            models.Index(fields=["answered_at"], name="feedback_answered_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_feedback_type_display()} of {self.lead} ({self.get_status_display()})"
@@ -228,3 +238,39 @@ class FeedbackAction(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("A feedback action is an audit record; it cannot be deleted.")
+
+
+class ReasonChangeKind(models.TextChoices):
+    CREATED = "created", "Created"
+    CHANGED = "changed", "Changed"
+    DELETED = "deleted", "Deleted"
+
+
+class ReasonChange(models.Model):
+    """Who added, edited or deleted a catalog reason, and what each field was before and after.
+
+    Written once, never changed. The reason's label is copied so the record outlives a deleted reason.
+    """
+
+    reason = models.ForeignKey(Reason, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes")
+    reason_label = models.CharField(max_length=100)
+    feedback_type = models.CharField("type", max_length=20, choices=FeedbackType.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reason_changes")
+    action = models.CharField(max_length=20, choices=ReasonChangeKind.choices)
+    # {"field": ["old", "new"]}; for a created reason old is null, for a deleted one new is null.
+    changes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} reason {self.reason_label!r}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise ValueError("A reason change is an audit record; it cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValueError("A reason change is an audit record; it cannot be deleted.")

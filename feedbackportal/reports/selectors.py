@@ -1,0 +1,383 @@
+"""Reads for the manager's desk: filtered history, rates per week, reason and agent, the month view, audit."""
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+
+from django.contrib.auth import get_user_model
+from django.db.models import BigIntegerField, CharField, Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, TruncWeek
+from django.utils import timezone
+
+from feedbackportal.feedback.models import (
+    PENDING_STATUSES,
+    Feedback,
+    FeedbackAction,
+    FeedbackType,
+    ReasonChange,
+    Status,
+)
+from feedbackportal.leads.models import Lead
+
+# What counts as a return or conversion in the rates: what was (or may have been) recorded by
+# LeadConduit. Cancelled ones were withdrawn; "not delivered" ones never arrived and are usually entered again.
+NOT_COUNTED = (Status.CANCELLED, Status.FAILED)
+COUNTED = ~Q(status__in=NOT_COUNTED)
+# An agent is flagged when their share of returns is this many times the team's, over enough feedback to mean it.
+AGENT_FLAG_FACTOR = 1.5
+AGENT_FLAG_MIN_FEEDBACK = 10
+TOP_REASONS = 10
+
+
+def start_of(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+def feedback_history(filters: dict) -> QuerySet[Feedback]:
+    """Feedback matching every given filter (see HistoryFilterForm), newest first, with lead and agent."""
+    query = Q()
+    if day := filters.get("created_from"):
+        query &= Q(created_at__gte=start_of(day))
+    if day := filters.get("created_to"):
+        query &= Q(created_at__lt=start_of(day + timedelta(days=1)))
+    if day := filters.get("received_from"):
+        query &= Q(lead__received_at__gte=start_of(day))
+    if day := filters.get("received_to"):
+        query &= Q(lead__received_at__lt=start_of(day + timedelta(days=1)))
+    if feedback_type := filters.get("type"):
+        query &= Q(feedback_type=feedback_type)
+    if reason := filters.get("reason"):
+        query &= Q(reason=reason)
+    if status := filters.get("status"):
+        query &= Q(status=status)
+    if outcome := filters.get("outcome"):
+        query &= Q(outcome="") if outcome == "none" else Q(outcome=outcome)
+    if agent := filters.get("agent"):
+        query &= Q(agent=agent)
+    if text := filters.get("q"):
+        # The agents' own search: phone in any format, email, name or event id (or its prefix).
+        query &= Q(lead__in=Lead.objects.search(text).values("pk"))
+    return Feedback.objects.filter(query).select_related("lead", "agent").order_by("-created_at", "-id")
+
+
+# ---- Rates
+
+
+@dataclass
+class WeekRow:
+    week: date
+    returns: int = 0
+    conversions: int = 0
+    leads: int = 0
+    returned_leads: int = 0
+
+    @property
+    def return_rate(self) -> float | None:
+        return self.returned_leads / self.leads if self.leads else None
+
+
+@dataclass
+class AgentRow:
+    name: str
+    returns: int
+    conversions: int
+    team_share: float | None = None
+
+    @property
+    def total(self) -> int:
+        return self.returns + self.conversions
+
+    @property
+    def return_share(self) -> float | None:
+        return self.returns / self.total if self.total else None
+
+    @property
+    def flagged(self) -> bool:
+        share, team = self.return_share, self.team_share
+        return (
+            share is not None
+            and team is not None
+            and self.total >= AGENT_FLAG_MIN_FEEDBACK
+            and share > team * AGENT_FLAG_FACTOR
+            and share > team
+        )
+
+
+@dataclass
+class Report:
+    weeks: list[WeekRow]
+    leads: int
+    returned_leads: int
+    reasons: list[dict]
+    outcomes: list[dict]
+    agents: list[AgentRow]
+    sources: list[dict]
+    team_share: float | None = None
+    totals: dict = field(default_factory=dict)
+
+    @property
+    def return_rate(self) -> float | None:
+        return self.returned_leads / self.leads if self.leads else None
+
+
+def _counts_per_week(counted: QuerySet[Feedback]) -> dict[date, WeekRow]:
+    weeks: dict[date, WeekRow] = {}
+    per_week = (
+        counted.annotate(week=TruncWeek("created_at"))
+        .values("week")
+        .annotate(
+            returns=Count("pk", filter=Q(feedback_type=FeedbackType.RETURN)),
+            conversions=Count("pk", filter=Q(feedback_type=FeedbackType.CONVERSION)),
+        )
+        .order_by()
+    )
+    for row in per_week:
+        week = weeks.setdefault(_week_of(row["week"]), WeekRow(_week_of(row["week"])))
+        week.returns, week.conversions = row["returns"], row["conversions"]
+    return weeks
+
+
+def feedback_per_week(filters: dict) -> list[WeekRow]:
+    """Counted returns and conversions per week of submission, for the feedback the filters select. One query."""
+    return _fill_weeks(_counts_per_week(feedback_history(filters).order_by().select_related(None).filter(COUNTED)))
+
+
+def _monday(day: date) -> date:
+    return day - timedelta(days=day.weekday())
+
+
+def _week_of(value: datetime | date) -> date:
+    if isinstance(value, datetime):
+        value = timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return _monday(value)
+
+
+def _period(filters: dict) -> tuple[date | None, date | None]:
+    """The lead cohort a return rate is measured on: the received range if given, else the feedback range."""
+    if filters.get("received_from") or filters.get("received_to"):
+        return filters.get("received_from"), filters.get("received_to")
+    return filters.get("created_from"), filters.get("created_to")
+
+
+def feedback_report(filters: dict) -> Report:
+    """Every number the rates page shows, for the feedback the filters select. Six queries."""
+    feedback = feedback_history(filters).order_by().select_related(None)
+    counted = feedback.filter(COUNTED)
+    returns = Q(feedback_type=FeedbackType.RETURN)
+    conversions = Q(feedback_type=FeedbackType.CONVERSION)
+
+    weeks = _counts_per_week(counted)
+
+    # Return rate: of the leads received in the period, how many were returned (by these filters).
+    start, end = _period(filters)
+    cohort = Lead.objects.all()
+    if start:
+        cohort = cohort.filter(received_at__gte=start_of(start))
+    if end:
+        cohort = cohort.filter(received_at__lt=start_of(end + timedelta(days=1)))
+    returned = counted.filter(returns).values("lead_id")
+    per_cohort_week = (
+        cohort.annotate(week=TruncWeek("received_at"))
+        .values("week")
+        .annotate(leads=Count("pk"), returned=Count("pk", filter=Q(pk__in=returned)))
+    )
+    for row in per_cohort_week:
+        week = weeks.setdefault(_week_of(row["week"]), WeekRow(_week_of(row["week"])))
+        week.leads, week.returned_leads = row["leads"], row["returned"]
+
+    sources = [
+        {
+            "source": row["source_name"] or "(no source)",
+            "leads": row["leads"],
+            "returned": row["returned"],
+            "rate": row["returned"] / row["leads"] if row["leads"] else None,
+        }
+        for row in cohort.values("source_name")
+        .annotate(leads=Count("pk"), returned=Count("pk", filter=Q(pk__in=returned)))
+        .order_by("-returned", "source_name")
+    ]
+
+    reasons = list(
+        counted.filter(returns)
+        .values("reason_text")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "reason_text")[:TOP_REASONS]
+    )
+
+    outcomes = []
+    by_type = {
+        row["feedback_type"]: row
+        for row in feedback.values("feedback_type").annotate(
+            accepted=Count("pk", filter=Q(status=Status.ACCEPTED)),
+            rejected=Count("pk", filter=Q(status=Status.REJECTED)),
+            error=Count("pk", filter=Q(status=Status.ERROR)),
+            unconfirmed=Count("pk", filter=Q(status=Status.UNCONFIRMED)),
+            pending=Count("pk", filter=Q(status__in=PENDING_STATUSES)),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+            cancelled=Count("pk", filter=Q(status=Status.CANCELLED)),
+        )
+    }
+    for value, label in FeedbackType.choices:
+        row = by_type.get(value, {})
+        outcomes.append({"type": value, "label": label} | {key: row.get(key, 0) for key in OUTCOME_KEYS})
+
+    agent_rows = (
+        counted.values("agent_id", "agent__first_name", "agent__last_name", "agent__username")
+        .annotate(returns=Count("pk", filter=returns), conversions=Count("pk", filter=conversions))
+        .order_by("agent__first_name", "agent__last_name", "agent__username", "agent_id")
+    )
+    agents = [
+        AgentRow(
+            name=f"{row['agent__first_name']} {row['agent__last_name']}".strip()
+            or row["agent__username"]
+            or "(no agent: shell or import)",
+            returns=row["returns"],
+            conversions=row["conversions"],
+        )
+        for row in agent_rows
+    ]
+    team_returns = sum(agent.returns for agent in agents)
+    team_total = sum(agent.total for agent in agents)
+    team_share = team_returns / team_total if team_total else None
+    for agent in agents:
+        agent.team_share = team_share
+
+    ordered_weeks = _fill_weeks(weeks)
+    return Report(
+        weeks=ordered_weeks,
+        leads=sum(week.leads for week in ordered_weeks),
+        returned_leads=sum(week.returned_leads for week in ordered_weeks),
+        reasons=reasons,
+        outcomes=outcomes,
+        agents=agents,
+        sources=sources,
+        team_share=team_share,
+        totals={"returns": team_returns, "conversions": team_total - team_returns},
+    )
+
+
+OUTCOME_KEYS = ["accepted", "rejected", "error", "unconfirmed", "pending", "failed", "cancelled"]
+
+
+def _fill_weeks(weeks: dict[date, WeekRow]) -> list[WeekRow]:
+    """Weeks in order, with the empty ones in between, so a chart's gaps show as gaps."""
+    if not weeks:
+        return []
+    first, last = min(weeks), max(weeks)
+    filled = []
+    week = first
+    while week <= last:
+        filled.append(weeks.get(week) or WeekRow(week))
+        week += timedelta(weeks=1)
+    return filled
+
+
+# ---- Month-end reconciliation
+
+# LeadConduit's report columns, per type: return-received-success, -failure, -error.
+LEADCONDUIT_OUTCOMES = ["success", "failure", "error"]
+
+
+def reconciliation(month: date) -> list[dict]:
+    """Per type, what the portal sent in the month, laid out like LeadConduit's month-end report.
+
+    A feedback falls in the month LeadConduit answered it (that is when LeadConduit recorded it);
+    one without an answer falls in the month it was submitted.
+    """
+    start = start_of(month)
+    end = start_of((month + timedelta(days=32)).replace(day=1))
+    rows = {
+        row["feedback_type"]: row
+        for row in Feedback.objects.annotate(counted_at=Coalesce("answered_at", "created_at"))
+        .filter(counted_at__gte=start, counted_at__lt=end)
+        .values("feedback_type")
+        .annotate(
+            submitted=Count("pk"),
+            success=Count("pk", filter=Q(outcome="success")),
+            failure=Count("pk", filter=Q(outcome="failure")),
+            error=Count("pk", filter=Q(outcome="error")),
+            # Answered, but not with a result document (e.g. HTTP 400/406): LeadConduit recorded nothing.
+            refused=Count("pk", filter=Q(status=Status.ERROR, outcome="")),
+            unconfirmed=Count("pk", filter=Q(status=Status.UNCONFIRMED)),
+            pending=Count("pk", filter=Q(status__in=PENDING_STATUSES)),
+            failed=Count("pk", filter=Q(status=Status.FAILED)),
+            cancelled=Count("pk", filter=Q(status=Status.CANCELLED, outcome="")),
+        )
+        .order_by()
+    }
+    keys = ["submitted", *LEADCONDUIT_OUTCOMES, "refused", "unconfirmed", "pending", "failed", "cancelled"]
+    return [
+        {"type": value, "label": label} | {key: rows.get(value, {}).get(key, 0) for key in keys}
+        for value, label in FeedbackType.choices
+    ]
+
+
+# ---- Audit trail
+
+AUDIT_KINDS = {
+    "submitted": "Submitted",
+    "resent": "Resent",
+    "confirmed": "Marked as delivered",
+    "cancelled": "Cancelled",
+    "reason": "Reason catalog",
+}
+
+
+def audit_trail(kind: str = "") -> QuerySet:
+    """Who did what, newest first: submissions, managers' resolutions and reason catalog changes.
+
+    One union of the three append-only sources, as rows of (kind, at, actor id, feedback id, record id),
+    the record being the FeedbackAction or ReasonChange behind the row.
+    """
+    nothing = Value(None, output_field=BigIntegerField(null=True))
+    submitted = Feedback.objects.annotate(
+        kind=Value("submitted", output_field=CharField()),
+        at=F("created_at"),
+        actor=F("agent_id"),
+        feedback_ref=F("pk"),
+        record=nothing,
+    ).values_list("kind", "at", "actor", "feedback_ref", "record")
+    actions = FeedbackAction.objects.annotate(
+        kind=F("action"),
+        at=F("created_at"),
+        actor_ref=F("actor_id"),
+        feedback_ref=F("feedback_id"),
+        record=F("pk"),
+    ).values_list("kind", "at", "actor_ref", "feedback_ref", "record")
+    reasons = ReasonChange.objects.annotate(
+        kind=Value("reason", output_field=CharField()),
+        at=F("created_at"),
+        actor_ref=F("actor_id"),
+        feedback_ref=nothing,
+        record=F("pk"),
+    ).values_list("kind", "at", "actor_ref", "feedback_ref", "record")
+    if kind == "submitted":
+        return submitted.order_by("-at")
+    if kind == "reason":
+        return reasons.order_by("-at")
+    if kind in ("resent", "confirmed", "cancelled"):
+        return actions.filter(action=kind).order_by("-at")
+    return submitted.order_by().union(actions.order_by(), reasons.order_by(), all=True).order_by("-at")
+
+
+def audit_entries(rows: list[tuple]) -> list[dict]:
+    """One page of audit rows with their actors, feedback (and lead), actions and reason changes."""
+    actor_ids = {row[2] for row in rows if row[2] is not None}
+    feedback_ids = {row[3] for row in rows if row[3] is not None}
+    action_ids = {row[4] for row in rows if row[0] != "reason" and row[4] is not None}
+    change_ids = {row[4] for row in rows if row[0] == "reason"}
+    actors = get_user_model().objects.in_bulk(actor_ids) if actor_ids else {}
+    feedbacks = Feedback.objects.select_related("lead").in_bulk(feedback_ids) if feedback_ids else {}
+    actions = FeedbackAction.objects.in_bulk(action_ids) if action_ids else {}
+    changes = ReasonChange.objects.in_bulk(change_ids) if change_ids else {}
+    return [
+        {
+            "kind": kind,
+            "label": AUDIT_KINDS.get(kind, kind),
+            "at": at,
+            "actor": actors.get(actor_id),
+            "feedback": feedbacks.get(feedback_id),
+            "action": actions.get(record) if kind != "reason" else None,
+            "change": changes.get(record) if kind == "reason" else None,
+        }
+        for kind, at, actor_id, feedback_id, record in rows
+    ]

@@ -1,0 +1,285 @@
+"""The managers' history: every feedback, filters that combine, in the URL, swapped by htmx, paged, pinned queries."""
+
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from bs4 import BeautifulSoup
+from django.contrib.auth.models import User
+from django.urls import reverse
+from django.utils import timezone
+
+from feedbackportal.feedback.models import Feedback, Reason, Status
+from tests.reports.conftest import at
+
+URL = reverse("reports:history")
+
+
+def html(response) -> BeautifulSoup:
+    return BeautifulSoup(response.content, "html.parser")
+
+
+def rows(response) -> list[int]:
+    return [int(row["id"].removeprefix("feedback-")) for row in html(response).select("table.report-history tbody tr")]
+
+
+def ids(*feedbacks: Feedback) -> list[int]:
+    return [feedback.pk for feedback in feedbacks]
+
+
+def test_it_lists_every_feedback_newest_first_with_what_a_manager_needs(manager_client, add_feedback, agent):
+    older = add_feedback(created_at=at("2026-03-02 09:00"), agent=agent)
+    newer = add_feedback(
+        "conversion",
+        status=Status.REJECTED,
+        created_at=at("2026-03-03 10:30"),
+        outcome_reason="Must provide return within 7 days",
+        answered_at=at("2026-03-03 10:31"),
+    )
+
+    response = manager_client.get(URL)
+
+    assert response.status_code == 200
+    assert rows(response) == ids(newer, older)
+    cells = [cell.get_text(" ", strip=True) for cell in html(response).select(f"tr#feedback-{newer.pk} td")]
+    lead = newer.lead
+    assert cells == [
+        "2026-03-03 10:30",
+        lead.full_name,
+        lead.event_id,
+        timezone.localtime(lead.received_at).strftime("%Y-%m-%d"),
+        "Conversion",
+        "Sale closed",
+        "—",
+        "Rejected by LeadConduit",
+        "failure : Must provide return within 7 days",
+        "2026-03-03 10:31",
+    ]
+    assert html(response).select_one(f"tr#feedback-{older.pk} td:nth-of-type(7)").get_text(strip=True) == "Alex Agent"
+
+
+def test_it_filters_by_feedback_date_whole_days_inclusive(manager_client, add_feedback):
+    before = add_feedback(created_at=at("2026-03-01 23:59"))
+    first = add_feedback(created_at=at("2026-03-02 00:00"))
+    last = add_feedback(created_at=at("2026-03-04 23:59"))
+    after = add_feedback(created_at=at("2026-03-05 00:00"))
+
+    response = manager_client.get(URL, {"created_from": "2026-03-02", "created_to": "2026-03-04"})
+
+    assert rows(response) == ids(last, first)
+    assert set(rows(manager_client.get(URL, {"created_to": "2026-03-01"}))) == {before.pk}
+    assert set(rows(manager_client.get(URL, {"created_from": "2026-03-05"}))) == {after.pk}
+
+
+def test_it_filters_by_the_date_the_lead_was_received(manager_client, add_feedback):
+    old_lead = add_feedback(received_at=at("2026-01-10 12:00"), created_at=at("2026-03-02 10:00"))
+    new_lead = add_feedback(received_at=at("2026-02-27 12:00"), created_at=at("2026-03-02 11:00"))
+
+    response = manager_client.get(URL, {"received_from": "2026-02-01", "received_to": "2026-02-28"})
+
+    assert rows(response) == ids(new_lead)
+    assert rows(manager_client.get(URL, {"received_to": "2026-01-31"})) == ids(old_lead)
+
+
+def test_both_time_bases_combine(manager_client, add_feedback):
+    add_feedback(received_at=at("2026-02-10 12:00"), created_at=at("2026-02-11 10:00"))  # returned too early
+    wanted = add_feedback(received_at=at("2026-02-10 12:00"), created_at=at("2026-03-02 10:00"))
+    add_feedback(received_at=at("2026-03-01 12:00"), created_at=at("2026-03-02 10:00"))  # lead too new
+
+    response = manager_client.get(
+        URL,
+        {"received_from": "2026-02-01", "received_to": "2026-02-28", "created_from": "2026-03-01"},
+    )
+
+    assert rows(response) == ids(wanted)
+
+
+def test_it_filters_by_type(manager_client, add_feedback):
+    returned = add_feedback("return")
+    converted = add_feedback("conversion")
+
+    assert rows(manager_client.get(URL, {"type": "return"})) == ids(returned)
+    assert rows(manager_client.get(URL, {"type": "conversion"})) == ids(converted)
+
+
+def test_it_filters_by_reason(manager_client, add_feedback):
+    wrong_number = Reason.objects.get(label="Wrong number")
+    duplicate = Reason.objects.get(label="Duplicate lead")
+    wanted = add_feedback(reason=duplicate)
+    add_feedback(reason=wrong_number)
+
+    assert rows(manager_client.get(URL, {"reason": duplicate.pk})) == ids(wanted)
+
+
+@pytest.mark.parametrize("status", [Status.ACCEPTED, Status.REJECTED, Status.UNCONFIRMED, Status.FAILED])
+def test_it_filters_by_status(manager_client, add_feedback, status):
+    statuses = (Status.ACCEPTED, Status.REJECTED, Status.UNCONFIRMED, Status.FAILED)
+    made = {value: add_feedback(status=value) for value in statuses}
+
+    assert rows(manager_client.get(URL, {"status": status})) == ids(made[status])
+
+
+@pytest.mark.parametrize(("outcome", "expected"), [("success", "a"), ("failure", "r"), ("error", "e"), ("none", "u")])
+def test_it_filters_by_leadconduits_outcome(manager_client, add_feedback, outcome, expected):
+    made = {
+        "a": add_feedback(status=Status.ACCEPTED),
+        "r": add_feedback(status=Status.REJECTED),
+        "e": add_feedback(status=Status.ERROR, outcome="error", outcome_reason="Something broke"),
+        "u": add_feedback(status=Status.UNCONFIRMED),
+    }
+
+    assert rows(manager_client.get(URL, {"outcome": outcome})) == ids(made[expected])
+
+
+def test_it_filters_by_agent(manager_client, add_feedback, agent):
+    other = User.objects.create_user("agent2", first_name="Bo", last_name="Other")
+    mine = add_feedback(agent=agent)
+    add_feedback(agent=other)
+
+    assert rows(manager_client.get(URL, {"agent": agent.pk})) == ids(mine)
+
+
+@pytest.mark.parametrize("query", ["name", "phone", "email", "event id", "event id prefix"])
+def test_it_finds_feedback_by_the_lead(manager_client, add_feedback, make_lead, query):
+    lead = make_lead(first_name="Wilhelmina", last_name="Quist", email="w.quist@example.com", phone="(312) 867-5309")
+    wanted = add_feedback(lead=lead)
+    add_feedback()
+    text = {
+        "name": "Quist, Wil",
+        "phone": "312-867-5309",
+        "email": "W.Quist@example.com",
+        "event id": lead.event_id.upper(),
+        "event id prefix": lead.event_id[:8],
+    }[query]
+
+    assert rows(manager_client.get(URL, {"q": text})) == ids(wanted)
+
+
+def test_every_filter_combines(manager_client, add_feedback, make_lead, agent):
+    lead = make_lead(last_name="Zebra", received_at=at("2026-02-15 09:00"))
+    wanted = add_feedback(lead=lead, agent=agent, status=Status.REJECTED, created_at=at("2026-03-02 10:00"))
+    add_feedback(lead=lead, agent=agent, status=Status.ACCEPTED, created_at=at("2026-03-02 11:00"))  # status
+    add_feedback(lead=lead, status=Status.REJECTED, created_at=at("2026-03-02 12:00"))  # agent
+    add_feedback("conversion", lead=lead, agent=agent, status=Status.REJECTED, created_at=at("2026-03-02 13:00"))
+    add_feedback(agent=agent, status=Status.REJECTED, created_at=at("2026-03-02 14:00"))  # another lead
+
+    response = manager_client.get(
+        URL,
+        {
+            "created_from": "2026-03-01",
+            "created_to": "2026-03-31",
+            "received_from": "2026-02-01",
+            "received_to": "2026-02-28",
+            "type": "return",
+            "reason": wanted.reason_id,
+            "status": "rejected",
+            "outcome": "failure",
+            "agent": agent.pk,
+            "q": "Zebra",
+        },
+    )
+
+    assert rows(response) == ids(wanted)
+
+
+def test_the_form_shows_the_filters_from_the_url(manager_client, agent):
+    page = html(manager_client.get(URL, {"created_from": "2026-03-01", "type": "return", "agent": agent.pk, "q": "Jo"}))
+
+    assert page.select_one("input[name=created_from]")["value"] == "2026-03-01"
+    assert page.select_one("select[name=type] option[selected]")["value"] == "return"
+    assert page.select_one("select[name=agent] option[selected]").get_text() == "Alex Agent"
+    assert page.select_one("input[name=q]")["value"] == "Jo"
+    form = page.select_one("form.report-filters")
+    assert (form["method"], form["action"], form["hx-get"], form["hx-push-url"]) == ("get", URL, URL, "true")
+
+
+def test_a_bad_filter_value_is_reported_and_left_out(manager_client, add_feedback):
+    made = add_feedback()
+
+    response = manager_client.get(URL, {"created_from": "yesterday", "status": "lost"})
+
+    assert response.status_code == 200
+    page = html(response)
+    assert page.select_one("input[name=created_from]").find_next("div", class_="error") is not None
+    assert len(page.select(".report-filters .error")) == 2
+    assert rows(response) == ids(made)
+
+
+def test_an_htmx_request_gets_only_the_results(manager_client, add_feedback):
+    made = add_feedback("conversion")
+    add_feedback("return")
+
+    response = manager_client.get(URL, {"type": "conversion"}, headers={"HX-Request": "true"})
+
+    page = html(response)
+    assert page.select_one("html") is None
+    assert page.select_one("form.report-filters") is None
+    assert page.find().get("id") == "history-results"
+    assert rows(response) == ids(made)
+    assert "HX-Request" in response["Vary"]
+
+
+def test_a_history_restore_gets_the_whole_page(manager_client):
+    response = manager_client.get(URL, headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert html(response).select_one("form.report-filters") is not None
+
+
+def test_the_export_link_carries_the_filters_but_not_the_page(manager_client):
+    page = html(manager_client.get(URL, {"type": "return", "q": "Jo Blow", "page": "1"}))
+
+    link = urlsplit(page.select_one("a.export-link")["href"])
+    assert link.path == reverse("reports:export")
+    assert parse_qs(link.query) == {"type": ["return"], "q": ["Jo Blow"]}
+
+
+def in_bulk(lead, count: int, **fields) -> list[Feedback]:
+    # Not live, so one lead may hold any number of them.
+    start = timezone.now() - timedelta(hours=2)
+    return Feedback.objects.bulk_create(
+        Feedback(
+            lead=lead, feedback_type="return", status=Status.REJECTED, created_at=start + timedelta(seconds=n), **fields
+        )
+        for n in range(count)
+    )
+
+
+def test_it_pages_fifty_at_a_time_keeping_the_filters(manager_client, make_lead):
+    made = in_bulk(make_lead(), 53)[::-1]
+
+    first = manager_client.get(URL, {"type": "return"})
+    second = manager_client.get(URL, {"type": "return", "page": 2})
+
+    assert rows(first) == ids(*made[:50])
+    assert rows(second) == ids(*made[50:])
+    next_link = html(first).select_one(".pagination a[rel=next]")
+    assert parse_qs(urlsplit(next_link["href"]).query) == {"type": ["return"], "page": ["2"]}
+    assert next_link["hx-get"] == next_link["href"]
+    assert "Page 2 of 2" in html(second).select_one(".pagination").get_text()
+
+
+def test_the_weekly_chart_follows_the_filters(manager_client, add_feedback):
+    add_feedback("return", created_at=at("2026-03-02 10:00"))
+    add_feedback("conversion", created_at=at("2026-03-10 10:00"))
+    add_feedback("conversion", created_at=at("2026-03-11 10:00"))
+
+    everything = html(manager_client.get(URL)).select("svg[data-chart=weekly] rect.bar")
+    returns = html(manager_client.get(URL, {"type": "return"})).select("svg[data-chart=weekly] rect.bar")
+
+    # two weeks of two series, then one week of two series (the conversions' bar at zero height)
+    assert len(everything) == 4
+    titles = [bar.title.get_text() for bar in everything]
+    assert titles == ["Mar 2: 1 returns", "Mar 2: 0 conversions", "Mar 9: 0 returns", "Mar 9: 2 conversions"]
+    assert [bar.title.get_text() for bar in returns] == ["Mar 2: 1 returns", "Mar 2: 0 conversions"]
+
+
+@pytest.mark.parametrize("count", [2, 40])
+def test_the_history_makes_a_fixed_number_of_queries(
+    manager_client, make_lead, agent, django_assert_num_queries, count
+):
+    for n in range(count):
+        in_bulk(make_lead(), 1, agent=agent if n % 2 else None)
+    # session, user, permissions (2), worker heartbeat (banner), the reasons and agents for the form,
+    # the weekly chart, the page's count, the page's rows with lead and agent, the nav link's count
+    with django_assert_num_queries(11):
+        response = manager_client.get(URL, {"type": "return", "q": "Doe"})
+    assert len(rows(response)) == count
