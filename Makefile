@@ -42,6 +42,7 @@ test-postgres: install
 
 bench: install
 	DEBUG=true $(PY) -m bench
+	DEBUG=true $(PY) -m bench --imports
 
 # Submit 1,000 feedbacks while the target flaps and workers are SIGKILLed; DATABASE=postgres for PostgreSQL.
 chaos: install

@@ -2,13 +2,22 @@
 
 Builds a throw-away SQLite database (or uses BENCH_DATABASE_URL), fills it with leads and prints
 median and 95th-percentile timings. Figures, not pass/fail: a busy machine gives slower numbers.
+
+`python -m bench --imports` instead times CSV imports: BENCH_IMPORT_ROWS leads (default 50,000)
+created, then the same file again (every row an update) under tracemalloc for the peak memory,
+then BENCH_FEEDBACK_ROWS bulk conversions (default 5,000).
 """
 
+import csv
 import os
+import resource
 import statistics
+import sys
 import tempfile
 import time
+import tracemalloc
 import uuid
+from pathlib import Path
 
 LEADS = int(os.environ.get("BENCH_LEADS", "100000"))
 workdir = tempfile.mkdtemp(prefix="fp-bench-")
@@ -116,5 +125,73 @@ def main() -> None:
     report("decode xml result (defusedxml)", lambda: decode_result(xml, "text/xml"), runs=2000)
 
 
+def import_bench() -> None:
+    from feedbackportal.leads import services
+    from feedbackportal.leads.models import ImportKind
+
+    rows = int(os.environ.get("BENCH_IMPORT_ROWS", "50000"))
+    feedback_rows = int(os.environ.get("BENCH_FEEDBACK_ROWS", "5000"))
+    call_command("migrate", verbosity=0)
+    print(f"Database: {os.environ['DATABASE_URL']}")
+    path = Path(workdir) / "leads.csv"
+    with path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["Event ID", "First Name", "Last Name", "Email", "Phone 1", "City", "State", "Zip"])
+        for n in range(rows):
+            phone = f"({500 + n % 400}) {200 + n % 700:03d}-{n % 10000:04d}"
+            writer.writerow(
+                [
+                    uuid.uuid4().hex[:24],
+                    f"First{n % 5000}",
+                    f"Last{n}",
+                    f"p{n}@example.com",
+                    phone,
+                    "Austin",
+                    "TX",
+                    "78701",
+                ]
+            )
+    header = next(csv.reader(path.open()))
+    mapping = services.guess_mapping(header)
+    print(f"File: {rows:,} rows, {path.stat().st_size / 1e6:.1f} MB\n")
+
+    def run(label: str, *, traced: bool, kind: str = ImportKind.LEADS, file: Path = path, **fields) -> None:
+        job = services.import_job_create(kind=kind, uploaded=None, name=file.name, **fields)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if traced:
+            tracemalloc.start()
+        started = time.perf_counter()
+        job = services.run_import(job, lambda: file.open("rb"))
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1] if traced else None
+        tracemalloc.stop()
+        rss_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
+        counts = f"{job.created_count:,} created, {job.updated_count:,} updated, {job.skipped_count:,} skipped"
+        print(f"  {label:<34} {elapsed:7.1f} s  {job.processed / elapsed:8,.0f} rows/s   ({counts}, {job.status})")
+        memory = f"peak Python allocations {peak / 1e6:.1f} MB (tracemalloc, which slows the run)" if traced else ""
+        print(f"  {'':<34} process peak RSS grew {rss_growth / 1024:.1f} MB{'; ' + memory if memory else ''}")
+
+    print(f"Lead import (streamed, batches of {services.BATCH_SIZE}):")
+    run(f"{rows:,} new leads", traced=False, column_mapping=mapping)
+    run(f"the same {rows:,} again (updates)", traced=True, column_mapping=mapping)
+
+    from feedbackportal.leads.models import Lead
+
+    feedback_path = Path(workdir) / "conversions.csv"
+    with feedback_path.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["Event ID", "Reason"])
+        for event_id in Lead.objects.values_list("event_id", flat=True)[:feedback_rows].iterator():
+            writer.writerow([event_id, "Sale closed"])
+    print("\nBulk feedback (each row through submit_feedback and the outbox):")
+    run(
+        f"{feedback_rows:,} conversions",
+        traced=False,
+        kind=ImportKind.FEEDBACK,
+        file=feedback_path,
+        feedback_type="conversion",
+    )
+
+
 if __name__ == "__main__":
-    main()
+    import_bench() if "--imports" in sys.argv else main()

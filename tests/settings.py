@@ -1,6 +1,7 @@
 """Test settings: development mode (embedded sandbox on), a file database so threads can share it."""
 
 import os
+import tempfile
 
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LEADCONDUIT_TIMEOUT", "2")
@@ -9,6 +10,7 @@ os.environ.setdefault("LEADCONDUIT_RETRY_BASE_SECONDS", "1")
 from feedbackportal.settings import *  # noqa: F403
 from feedbackportal.settings import BASE_DIR, DATABASES
 
+MEDIA_ROOT = tempfile.mkdtemp(prefix="fp-test-media-")  # uploads in tests never land in the checkout
 STATIC_ROOT = None  # static files come from the finders in tests
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -11,7 +11,7 @@ from django.utils.formats import date_format
 from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackAction, FeedbackType, Reason, Status
 from feedbackportal.feedback.tasks import deliver
 from feedbackportal.leadconduit import is_event_id
-from feedbackportal.leads.models import Lead
+from feedbackportal.leads.models import Lead, reason_text_for
 
 
 class FeedbackRefused(Exception):
@@ -43,6 +43,9 @@ def submit_feedback(
         if earlier is not None:
             return earlier
     reason_text = _checked_reason_text(feedback_type, reason)
+    if reason is not None:
+        # The seller's own words for our reason, if the lead's source has them (consistent reports there).
+        reason_text = reason_text_for(source_id=lead.source_id, reason_id=reason.pk, catalog_text=reason_text)
     try:
         with transaction.atomic():
             feedback = Feedback.objects.create(

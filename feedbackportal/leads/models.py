@@ -1,5 +1,9 @@
 import re
+import secrets
+from datetime import datetime, timedelta
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -71,6 +75,118 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         return self.filter(matches)
 
 
+# Lead field → the parameter LeadConduit's delivery step (or a CSV) calls it, unless a source says otherwise.
+DEFAULT_FIELD_MAPPING = {
+    "event_id": "event_id",
+    "leadconduit_id": "lead_id",
+    "first_name": "first_name",
+    "last_name": "last_name",
+    "email": "email",
+    "phone": "phone_1",
+    "address": "address_1",
+    "city": "city",
+    "state": "state",
+    "postal_code": "postal_code",
+}
+
+
+def default_field_mapping() -> dict[str, str]:
+    return dict(DEFAULT_FIELD_MAPPING)
+
+
+def new_intake_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Source(models.Model):
+    """A seller (a LeadConduit flow's delivery step) that sends us leads, and its rules for feedback."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(
+        max_length=60, unique=True, help_text="Part of the intake address: /intake/<slug>/ (letters, digits, -)."
+    )
+    intake_token = models.CharField(
+        max_length=100,
+        default=new_intake_token,
+        help_text="The secret LeadConduit sends, as the X-Intake-Token header or the HTTP Basic password.",
+    )
+    field_mapping = models.JSONField(
+        default=default_field_mapping,
+        blank=True,
+        help_text=(
+            "Which incoming parameter holds each lead field, e.g. "
+            '{"event_id": "event_id", "phone": "phone_1"}. Fields left out use the default name; '
+            "a dotted name (lead.email) reads a nested value."
+        ),
+    )
+    return_window_days = models.PositiveIntegerField(
+        "return window (days)",
+        null=True,
+        blank=True,
+        help_text="How many days after the lead this seller accepts a return. Empty: no limit we know of.",
+    )
+    active = models.BooleanField(default=True, help_text="An inactive source's deliveries are refused.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        mapping = self.field_mapping or {}
+        if not isinstance(mapping, dict):
+            raise ValidationError({"field_mapping": 'Give an object: {"lead field": "incoming parameter"}.'})
+        unknown = sorted(set(mapping) - set(DEFAULT_FIELD_MAPPING))
+        if unknown:
+            known = ", ".join(DEFAULT_FIELD_MAPPING)
+            raise ValidationError({"field_mapping": f"Unknown lead field(s): {', '.join(unknown)}. Known: {known}."})
+        if not all(isinstance(name, str) and name.strip() for name in mapping.values()):
+            raise ValidationError({"field_mapping": "Each parameter name must be non-empty text."})
+
+    @property
+    def mapping(self) -> dict[str, str]:
+        """The full mapping: this source's names over the defaults."""
+        overrides = self.field_mapping if isinstance(self.field_mapping, dict) else {}
+        return DEFAULT_FIELD_MAPPING | {
+            field: name.strip()
+            for field, name in overrides.items()
+            if field in DEFAULT_FIELD_MAPPING and isinstance(name, str) and name.strip()
+        }
+
+    def get_intake_path(self) -> str:
+        return reverse("leads:intake", kwargs={"slug": self.slug})
+
+
+class SourceReasonWording(models.Model):
+    """The words one seller accepts for one of our catalog reasons (sent instead of the catalog text)."""
+
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="wordings")
+    reason = models.ForeignKey("feedback.Reason", on_delete=models.PROTECT, related_name="source_wordings")
+    text = models.CharField("text sent to LeadConduit", max_length=255)
+
+    class Meta:
+        ordering = ["source", "reason"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "reason"], name="one_wording_per_source_and_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.text}"
+
+
+def reason_text_for(*, source_id: int | None, reason_id: int, catalog_text: str) -> str:
+    """The reason text to send for a lead of this source: its override if it has one, else the catalog's."""
+    if source_id is None:
+        return catalog_text
+    override = (
+        SourceReasonWording.objects.filter(source_id=source_id, reason_id=reason_id).values_list("text", flat=True)
+    ).first()
+    return override.strip() if override and override.strip() else catalog_text
+
+
 class Lead(models.Model):
     """A lead the company bought, with the LeadConduit event id feedback is given against."""
 
@@ -86,6 +202,10 @@ class Lead(models.Model):
     state = models.CharField(max_length=50, blank=True)
     postal_code = models.CharField(max_length=20, blank=True)
     source_name = models.CharField("source", max_length=100, blank=True)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, null=True, blank=True, related_name="leads")
+    raw_payload = models.JSONField(
+        null=True, blank=True, help_text="The last delivery or CSV row this lead came from, as it arrived."
+    )
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -99,17 +219,35 @@ class Lead(models.Model):
         return self.full_name or f"Event {self.event_id}"
 
     def save(self, *args, **kwargs) -> None:
-        self.event_id = self.event_id.strip().lower()
-        self.email = self.email.strip().lower()
-        self.phone_digits = phone_digits(self.phone)
+        self.normalize()
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("leads:detail", kwargs={"pk": self.pk})
 
+    def normalize(self) -> None:
+        """What save() does before writing; call it before bulk_create/bulk_update, which skip save()."""
+        self.event_id = self.event_id.strip().lower()
+        self.email = self.email.strip().lower()
+        self.phone_digits = phone_digits(self.phone)
+        if self.source_id is not None and not self.source_name:
+            self.source_name = self.source.name[: self._meta.get_field("source_name").max_length]
+
     @property
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def return_deadline(self) -> datetime | None:
+        """When the seller's return window closes, if the lead's source has one."""
+        if self.source is None or self.source.return_window_days is None:
+            return None
+        return self.received_at + timedelta(days=self.source.return_window_days)
+
+    @property
+    def return_window_open(self) -> bool:
+        deadline = self.return_deadline
+        return deadline is None or timezone.now() < deadline
 
     @property
     def is_placeholder(self) -> bool:
@@ -130,3 +268,88 @@ class Lead(models.Model):
                 setattr(self, ours, theirs[: self._meta.get_field(ours).max_length])
                 changed.append(ours)
         return changed
+
+
+class ImportKind(models.TextChoices):
+    LEADS = "leads", "Leads"
+    FEEDBACK = "feedback", "Bulk feedback"
+
+
+class ImportStatus(models.TextChoices):
+    MAPPING = "mapping", "Waiting for the column mapping"
+    QUEUED = "queued", "Waiting for the worker"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Stopped"
+
+
+class ImportJob(models.Model):
+    """One CSV import (leads, or bulk feedback), its progress counters and where its file is."""
+
+    kind = models.CharField(max_length=20, choices=ImportKind.choices)
+    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs"
+    )
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs")
+    # Lead imports: lead field → CSV column header.
+    column_mapping = models.JSONField(default=dict, blank=True)
+    feedback_type = models.CharField(max_length=20, blank=True)
+    total_rows = models.PositiveIntegerField(null=True, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField("created", default=0)
+    updated_count = models.PositiveIntegerField("updated", default=0)
+    skipped_count = models.PositiveIntegerField("skipped", default=0)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import #{self.pk} ({self.original_name})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("leads:import_detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, self.processed * 100 // self.total_rows)
+
+
+class RowResult(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    SKIPPED = "skipped", "Skipped"
+
+
+class ImportRow(models.Model):
+    """What happened to one row of an imported file."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField(help_text="Line of the data row in the file, the header being line 1.")
+    event_id = models.CharField(max_length=100, blank=True)
+    result = models.CharField(max_length=20, choices=RowResult.choices)
+    message = models.CharField(max_length=500, blank=True)
+    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    feedback_id = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["job", "row_number"]
+        indexes = [models.Index(fields=["job", "result", "row_number"], name="import_row_by_result")]
+
+    def __str__(self) -> str:
+        return f"Row {self.row_number}: {self.result}"

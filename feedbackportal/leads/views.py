@@ -1,11 +1,36 @@
-from django.http import HttpRequest, HttpResponse
+import base64
+import binascii
+import csv
+import hmac
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required, permission_required
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.feedback.selectors import feedback_panel
 from feedbackportal.leadconduit import is_event_id
-from feedbackportal.leads.models import Lead
+from feedbackportal.leads.forms import ColumnMappingForm, FeedbackUploadForm, LeadUploadForm
+from feedbackportal.leads.intake import MAX_BODY_BYTES, BadDelivery, parse_delivery
+from feedbackportal.leads.models import ImportJob, ImportKind, ImportStatus, Lead, RowResult, Source
+from feedbackportal.leads.services import (
+    FIELD_LABELS,
+    ImportRefused,
+    csv_preview,
+    guess_mapping,
+    import_job_create,
+    import_job_start,
+    import_results,
+    lead_receive,
+)
+
+logger = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 25
 
@@ -33,5 +58,165 @@ def search(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    lead = get_object_or_404(Lead, pk=pk)
+    lead = get_object_or_404(Lead.objects.select_related("source"), pk=pk)
     return render(request, "leads/lead_detail.html", feedback_panel(lead))
+
+
+# ---- Lead intake: LeadConduit's delivery step posts each lead here
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def intake(request: HttpRequest, slug: str) -> JsonResponse:
+    source = Source.objects.filter(slug=slug).first()
+    if source is None:
+        return _refused("Unknown source.", 404)
+    if not _authenticated(request, source):
+        response = _refused("Missing or wrong intake token.", 401)
+        response["WWW-Authenticate"] = 'Basic realm="Lead intake"'
+        return response
+    if not source.active:
+        return _refused("This source is switched off in the Feedback Portal.", 403)
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return _refused(f"The body is over {MAX_BODY_BYTES} bytes.", 413)
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        return _refused(f"The body is over {MAX_BODY_BYTES} bytes.", 413)
+    try:
+        payload = parse_delivery(body, request.META.get("CONTENT_TYPE", ""))
+        lead, created = lead_receive(source=source, payload=payload)
+    except BadDelivery as exc:
+        logger.info("Lead intake for %s refused (%s): %s", source.slug, exc.status, exc.message)
+        return _refused(exc.message, exc.status)
+    reply = {"outcome": "success", "lead_id": lead.pk, "created": created}
+    return JsonResponse(reply, status=201 if created else 200)
+
+
+def _refused(reason: str, status: int) -> JsonResponse:
+    return JsonResponse({"outcome": "failure", "reason": reason}, status=status)
+
+
+def _authenticated(request: HttpRequest, source: Source) -> bool:
+    expected = source.intake_token.encode()
+    given = request.META.get("HTTP_X_INTAKE_TOKEN", "")
+    scheme, _, credentials = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+    if not given and scheme.lower() == "bearer":
+        given = credentials.strip()
+    elif not given and scheme.lower() == "basic":
+        try:
+            decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        given = decoded.partition(":")[2]
+    return bool(expected) and hmac.compare_digest(given.encode("utf-8", "replace"), expected)
+
+
+# ---- Imports (managers): leads and bulk feedback from CSV files
+
+IMPORT = "feedback.import_data"
+RESULTS_PAGE_SIZE = 100
+JOBS_PAGE_SIZE = 50
+
+
+@require_GET
+@permission_required(IMPORT, raise_exception=True)
+def imports(request: HttpRequest) -> HttpResponse:
+    jobs = ImportJob.objects.select_related("created_by", "source")
+    page = Paginator(jobs, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "imports/list.html", {"page": page})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(IMPORT, raise_exception=True)
+def import_leads(request: HttpRequest) -> HttpResponse:
+    form = LeadUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        job = import_job_create(
+            kind=ImportKind.LEADS,
+            uploaded=upload,
+            name=upload.name,
+            user=request.user,
+            source=form.cleaned_data["source"],
+        )
+        return redirect("leads:import_mapping", pk=job.pk)
+    return render(request, "imports/upload_leads.html", {"form": form}, status=422 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(IMPORT, raise_exception=True)
+def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("source"), pk=pk, kind=ImportKind.LEADS)
+    if job.status != ImportStatus.MAPPING:
+        return redirect(job)
+    try:
+        header, sample = csv_preview(lambda: default_storage.open(job.file.name, "rb"))
+    except ImportRefused as exc:
+        job.status, job.error = ImportStatus.FAILED, exc.message
+        job.save(update_fields=["status", "error"])
+        messages.error(request, exc.message)
+        return redirect(job)
+    form = ColumnMappingForm(request.POST or None, header=header, initial=guess_mapping(header, job.source))
+    if request.method == "POST" and form.is_valid():
+        import_job_start(job=job, column_mapping=form.mapping())
+        return redirect(job)
+    context = {"job": job, "form": form, "header": header, "sample": sample}
+    return render(request, "imports/mapping.html", context, status=422 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(IMPORT, raise_exception=True)
+def import_feedback(request: HttpRequest) -> HttpResponse:
+    form = FeedbackUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        job = import_job_create(
+            kind=ImportKind.FEEDBACK,
+            uploaded=upload,
+            name=upload.name,
+            user=request.user,
+            feedback_type=form.cleaned_data["feedback_type"],
+        )
+        import_job_start(job=job)
+        return redirect(job)
+    return render(request, "imports/upload_feedback.html", {"form": form}, status=422 if form.errors else 200)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required(IMPORT, raise_exception=True)
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("created_by", "source"), pk=pk)
+    if job.status == ImportStatus.MAPPING:
+        return redirect("leads:import_mapping", pk=job.pk)
+    result_filter = request.GET.get("result", "")
+    if result_filter not in RowResult.values:
+        result_filter = ""
+    rows = job.rows.select_related("lead").order_by("row_number")
+    if result_filter:
+        rows = rows.filter(result=result_filter)
+    context = {
+        "job": job,
+        "rows": Paginator(rows, RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
+        "result_filter": result_filter,
+        "mapping": [(FIELD_LABELS.get(field, field), column) for field, column in job.column_mapping.items()],
+    }
+    template = "imports/detail.html#progress" if request.htmx else "imports/detail.html"
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required(IMPORT, raise_exception=True)
+def import_result_file(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    job = get_object_or_404(ImportJob, pk=pk)
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse((writer.writerow(row) for row in import_results(job)), content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-results.csv"'
+    return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value

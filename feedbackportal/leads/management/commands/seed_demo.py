@@ -8,8 +8,10 @@ from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
-from feedbackportal.leads.models import Lead
+from feedbackportal.feedback.models import Reason
+from feedbackportal.leads.models import Lead, Source, SourceReasonWording
 from feedbackportal.sandbox.models import SandboxEvent
 
 FIRST_NAMES = [
@@ -160,8 +162,10 @@ STREETS = [
 SOURCES = [
     ("SunPeak Solar Leads", 7, []),
     ("HomeShield Insurance", 30, []),
-    ("AutoCover Direct", None, ["Wrong number", "Disconnected number", "Duplicate lead"]),
+    ("AutoCover Direct", None, ["Invalid phone", "Disconnected number", "Duplicate lead"]),
 ]
+# The seller's own words for a catalog reason (catalog label → text sent), per source.
+WORDINGS = {"AutoCover Direct": {"Wrong number": "Invalid phone"}}
 DEMO_USERS = [
     ("agent", "Alex", "Agent", "Agent", "agent-demo-pass"),
     ("manager", "Morgan", "Manager", "Manager", "manager-demo-pass"),
@@ -183,10 +187,12 @@ class Command(BaseCommand):
         rng = random.Random(seed)
         with transaction.atomic():
             self._users()
+            sources = self._sources()
             if Lead.objects.exists():
                 self.stdout.write("Demo leads already present; left as they are.")
             else:
-                self._leads(rng, leads)
+                self._wordings(sources)
+                self._leads(rng, leads, sources)
         unknown = SandboxEvent.objects.exclude(event_id__in=Lead.objects.values("event_id"))[:3]
         self.stdout.write("Event ids LeadConduit knows but the portal does not (try 'Feedback by event id'):")
         for event in unknown:
@@ -200,7 +206,28 @@ class Command(BaseCommand):
             user.save()
             user.groups.set([Group.objects.get(name=role)])
 
-    def _leads(self, rng: random.Random, count: int) -> None:
+    def _sources(self) -> dict[str, Source]:
+        sources = {}
+        for name, window, _ in SOURCES:
+            source, _ = Source.objects.get_or_create(
+                name=name, defaults={"slug": slugify(name), "return_window_days": window}
+            )
+            sources[name] = source
+            # Leads seeded before sources existed keep their name and now also get the source.
+            Lead.objects.filter(source__isnull=True, source_name=name).update(source=source)
+        return sources
+
+    def _wordings(self, sources: dict[str, Source]) -> None:
+        # Only with freshly seeded sandbox events, whose allowed reasons are these words.
+        for name, wordings in WORDINGS.items():
+            for label, text in wordings.items():
+                reason = Reason.objects.filter(feedback_type="return", label=label).first()
+                if reason is not None:
+                    SourceReasonWording.objects.get_or_create(
+                        source=sources[name], reason=reason, defaults={"text": text}
+                    )
+
+    def _leads(self, rng: random.Random, count: int, sources: dict[str, Source]) -> None:
         now = timezone.now()
         portal_leads, events = [], []
         for index in range(count + UNKNOWN_EVENTS):
@@ -246,6 +273,7 @@ class Command(BaseCommand):
                         city=city,
                         state=state,
                         postal_code=f"{zip_prefix}{rng.randint(0, 99):02d}",
+                        source=sources[source],
                         source_name=source,
                         received_at=received,
                     )

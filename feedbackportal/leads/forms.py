@@ -1,0 +1,59 @@
+from django import forms
+
+from feedbackportal.feedback.models import FeedbackType
+from feedbackportal.leads.models import Source
+from feedbackportal.leads.services import FIELD_LABELS, IMPORT_FIELDS
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+
+class CsvUploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        error_messages={"required": "Choose a CSV file.", "empty": "The file is empty."},
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is over {MAX_UPLOAD_BYTES // 1024 // 1024} MB; use the import command for it."
+            )
+        return upload
+
+
+class LeadUploadForm(CsvUploadForm):
+    source = forms.ModelChoiceField(
+        queryset=Source.objects.filter(active=True),
+        required=False,
+        empty_label="— none (keep each lead's own) —",
+        help_text="New leads belong to it, and its return window applies to them.",
+    )
+
+
+class FeedbackUploadForm(CsvUploadForm):
+    feedback_type = forms.ChoiceField(
+        label="Every row is a",
+        choices=FeedbackType.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose Return or Conversion."},
+    )
+
+
+class ColumnMappingForm(forms.Form):
+    """One choice per lead field: which column of the file holds it."""
+
+    def __init__(self, *args, header: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [("", "— not imported —"), *((name, name) for name in header if name)]
+        for field in IMPORT_FIELDS:
+            self.fields[field] = forms.ChoiceField(
+                label=FIELD_LABELS[field],
+                choices=choices,
+                required=field == "event_id",
+                error_messages={"required": "Choose the column that holds the event id."},
+            )
+
+    def mapping(self) -> dict[str, str]:
+        return {field: column for field, column in self.cleaned_data.items() if column}
