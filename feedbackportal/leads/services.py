@@ -19,7 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from feedbackportal.leadconduit import is_event_id
-from feedbackportal.leads.intake import BadDelivery, clean_text, extract_fields
+from feedbackportal.leadconduit.delivery_format import BadDelivery, clean_text, extract_fields
 from feedbackportal.leads.models import (
     DEFAULT_FIELD_MAPPING,
     ImportJob,

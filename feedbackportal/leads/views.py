@@ -16,8 +16,8 @@ from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.feedback.selectors import feedback_panel
 from feedbackportal.leadconduit import is_event_id
+from feedbackportal.leadconduit.delivery_format import MAX_BODY_BYTES, BadDelivery, parse_delivery
 from feedbackportal.leads.forms import ColumnMappingForm, FeedbackUploadForm, LeadUploadForm
-from feedbackportal.leads.intake import MAX_BODY_BYTES, BadDelivery, parse_delivery
 from feedbackportal.leads.models import ImportJob, ImportKind, ImportStatus, Lead, RowResult, Source
 from feedbackportal.leads.services import (
     FIELD_LABELS,

@@ -1,4 +1,4 @@
-"""Reading a lead as LeadConduit's generic delivery sends it: JSON, form or XML (defusedxml only).
+"""LeadConduit's generic lead delivery, as a recipient receives it: JSON, form or XML (defusedxml only).
 
 Pure functions, no I/O. Everything that can go wrong with a body raises BadDelivery, whose message
 is safe to send back to LeadConduit (it shows in the seller's delivery log).
@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
-from feedbackportal.leadconduit import is_event_id
+from feedbackportal.leadconduit.wire import is_event_id
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_DEPTH = 16
