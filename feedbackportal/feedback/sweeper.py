@@ -8,6 +8,7 @@ sweepers and workers may run at once.
   LeadConduit, so it becomes *unconfirmed* for a person to resolve.
 - A feedback claimed but with no attempt recorded: nothing was sent, so it is queued again.
 - A queued or due feedback with no live task: a new delivery task is enqueued.
+- A CSV import that stopped moving and has no live task: it is resumed where it stopped.
 """
 
 import logging
@@ -23,6 +24,8 @@ from django_tasks_db.models import DBTaskResult
 
 from feedbackportal.feedback import tasks
 from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Status
+from feedbackportal.leads.models import ImportJob, ImportStatus
+from feedbackportal.leads.tasks import run_import
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +35,10 @@ class SweepReport:
     unconfirmed: int = 0
     requeued: int = 0
     reenqueued: int = 0
+    imports_resumed: int = 0
 
     def __bool__(self) -> bool:
-        return bool(self.unconfirmed or self.requeued or self.reenqueued)
+        return bool(self.unconfirmed or self.requeued or self.reenqueued or self.imports_resumed)
 
 
 def stuck_after() -> timedelta:
@@ -48,6 +52,7 @@ def sweep() -> SweepReport:
     for feedback in Feedback.objects.filter(status=Status.SENDING, updated_at__lt=now - stuck_after()):
         _recover_sending(feedback, report)
     _reenqueue_orphans(now, report)
+    _resume_imports(now, report)
     if report:
         logger.warning("Sweep: %s", report)
     return report
@@ -93,6 +98,27 @@ def _reenqueue_orphans(now, report: SweepReport) -> None:
                 transaction.set_rollback(True)
                 continue
         report.reenqueued += 1
+
+
+def _resume_imports(now, report: SweepReport) -> None:
+    # An import whose worker died stops moving; its batches committed with their results, so a new
+    # task picks it up where it stopped (bulk feedback rows carry fixed idempotency keys).
+    stale = now - stuck_after()
+    waiting = ImportJob.objects.filter(status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING)).filter(
+        Q(heartbeat_at__lt=stale)
+        | Q(heartbeat_at__isnull=True, created_at__lt=now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS))
+    )
+    for job in waiting.only("pk", "status", "task_id"):
+        if _task_alive(job.task_id, now):
+            continue
+        with transaction.atomic():
+            updated = ImportJob.objects.filter(pk=job.pk, status=job.status, task_id=job.task_id).update(
+                task_id=str(run_import.enqueue(job.pk).id), heartbeat_at=now
+            )
+            if not updated:
+                transaction.set_rollback(True)
+                continue
+        report.imports_resumed += 1
 
 
 def _task_alive(task_id: str, now) -> bool:

@@ -223,7 +223,7 @@ def run_import(job: ImportJob, open_binary: Callable[[], IO[bytes]]) -> ImportJo
     read at all (no event id column, not CSV) fails the job, keeping the rows already imported.
     """
     claimed = ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
-        status=ImportStatus.RUNNING, started_at=job.started_at or timezone.now()
+        status=ImportStatus.RUNNING, started_at=job.started_at or timezone.now(), heartbeat_at=timezone.now()
     )
     if not claimed:
         job.refresh_from_db()
@@ -287,6 +287,7 @@ def _record_batch(job: ImportJob, results: list[ImportRow]) -> None:
         created_count=F("created_count") + counts[RowResult.CREATED],
         updated_count=F("updated_count") + counts[RowResult.UPDATED],
         skipped_count=F("skipped_count") + counts[RowResult.SKIPPED],
+        heartbeat_at=timezone.now(),
     )
 
 

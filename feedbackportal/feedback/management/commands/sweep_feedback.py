@@ -9,5 +9,6 @@ class Command(BaseCommand):
     def handle(self, **options) -> None:
         report = sweep()
         self.stdout.write(
-            f"unconfirmed: {report.unconfirmed}, queued again: {report.requeued}, re-enqueued: {report.reenqueued}"
+            f"unconfirmed: {report.unconfirmed}, queued again: {report.requeued}, re-enqueued: {report.reenqueued}, "
+            f"imports resumed: {report.imports_resumed}"
         )
