@@ -1,4 +1,4 @@
-"""`make bench`: figures for search speed at scale and for recording feedback.
+"""`make bench`: figures for search speed at scale, recording feedback, and the manager's pages.
 
 Builds a throw-away SQLite database (or uses BENCH_DATABASE_URL), fills it with leads and prints
 median and 95th-percentile timings. Figures, not pass/fail: a busy machine gives slower numbers.
@@ -17,6 +17,7 @@ import tempfile
 import time
 import tracemalloc
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 LEADS = int(os.environ.get("BENCH_LEADS", "100000"))
@@ -30,11 +31,12 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.contrib.auth.models import User  # noqa: E402
+from django.contrib.auth.models import Group, User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.test import Client  # noqa: E402
+from django.utils import timezone  # noqa: E402
 
-from feedbackportal.feedback.models import Reason  # noqa: E402
+from feedbackportal.feedback.models import Feedback, Reason  # noqa: E402
 from feedbackportal.feedback.services import submit_feedback  # noqa: E402
 from feedbackportal.leadconduit.wire import decode_result, encode_feedback  # noqa: E402
 from feedbackportal.leads.models import Lead, phone_digits  # noqa: E402
@@ -123,6 +125,64 @@ def main() -> None:
     report("encode xml request", lambda: encode_feedback("xml", "return", "Wrong number"), runs=2000)
     report("decode json result", lambda: decode_result(body, "application/json"), runs=2000)
     report("decode xml result (defusedxml)", lambda: decode_result(xml, "text/xml"), runs=2000)
+
+    reports_bench()
+
+
+def reports_bench() -> None:
+    """The manager's pages over BENCH_FEEDBACKS feedbacks (default 300,000) spread over 26 weeks."""
+    count = int(os.environ.get("BENCH_FEEDBACKS", "300000"))
+    started = time.perf_counter()
+    lead_ids = list(Lead.objects.values_list("pk", flat=True))
+    reasons = list(Reason.objects.all())
+    agents = [User.objects.create_user(f"agent{n}", password="x") for n in range(20)]
+    statuses = ["accepted", "accepted", "accepted", "rejected", "error", "unconfirmed", "failed"]
+    now = timezone.now()
+    batch = []
+    for n in range(count):
+        reason = reasons[n % len(reasons)]
+        batch.append(
+            Feedback(
+                lead_id=lead_ids[n % len(lead_ids)],
+                feedback_type=reason.feedback_type,
+                reason=reason,
+                reason_text=reason.text,
+                agent=agents[n % len(agents)],
+                status=statuses[n % len(statuses)],
+                outcome="success" if n % 7 < 3 else "",
+                created_at=now - timedelta(days=n % 182, seconds=n % 86400),
+            )
+        )
+        if len(batch) == 10000:
+            Feedback.objects.bulk_create(batch)
+            batch = []
+    Feedback.objects.bulk_create(batch)
+    print(f"\nInserted {count:,} feedbacks in {time.perf_counter() - started:.1f} s")
+
+    manager = User.objects.create_user("bench-manager", password="x")
+    manager.groups.add(Group.objects.get(name="Manager"))
+    client = Client()
+    client.force_login(manager)
+    sample = Lead.objects.filter(feedbacks__isnull=False).first()
+
+    def page(path: str):
+        def fetch():
+            assert client.get(path).status_code == 200
+
+        return fetch
+
+    print("Manager's pages (whole request):")
+    report("history, no filter", page("/reports/history/"), runs=10)
+    report("history, type + status", page("/reports/history/?type=return&status=rejected"), runs=10)
+    report("history, lead text (last name)", page(f"/reports/history/?q={sample.last_name}"), runs=10)
+    report("history, page 500", page("/reports/history/?page=500"), runs=10)
+    report("rates and charts (12 weeks)", page("/reports/"), runs=5)
+    report("month-end reconciliation", page("/reports/month/"), runs=10)
+    report("needs attention queue", page("/feedback/queue/"), runs=10)
+    started = time.perf_counter()
+    response = client.get("/reports/history.csv")
+    size = sum(len(chunk) for chunk in response.streaming_content)
+    print(f"  CSV of all {count:,} rows: {size / 2**20:.1f} MiB in {time.perf_counter() - started:.1f} s")
 
 
 def import_bench() -> None:

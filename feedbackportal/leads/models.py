@@ -69,7 +69,8 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         digits = re.sub(r"\D", "", query)[1:] if query.startswith("+1") else phone_digits(query)
         if len(digits) < 3:
             return self.none()
-        matches = models.Q(phone_digits__contains=digits)
+        # A whole number is looked up in the index; a fragment has to scan (it may sit anywhere).
+        matches = models.Q(phone_digits=digits) if len(digits) == 10 else models.Q(phone_digits__contains=digits)
         if query.isdigit() and len(query) >= 6:
             matches |= models.Q(event_id__startswith=query)  # an event id may begin with digits only
         return self.filter(matches)
