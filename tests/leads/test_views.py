@@ -6,9 +6,10 @@ from bs4 import BeautifulSoup
 from django.test import Client
 from django.urls import reverse
 
-from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Reason, Status
+from feedbackportal.feedback.models import Feedback, Reason, Status
 from feedbackportal.leads.models import Lead
 from feedbackportal.sandbox.models import SandboxCall
+from tests.helpers import make_feedback
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 # Every page, partials included, checks the agent's permissions for the managers' worker banner.
@@ -17,21 +18,6 @@ PERMISSION_QUERIES = 2
 
 def html(response) -> BeautifulSoup:
     return BeautifulSoup(response.content, "html.parser")
-
-
-def make_feedback(lead: Lead, reason: Reason, *, status: str, attempts: int = 0, **fields) -> Feedback:
-    feedback = Feedback.objects.create(
-        lead=lead,
-        feedback_type=reason.feedback_type,
-        reason=reason,
-        reason_text=reason.text,
-        status=status,
-        attempt_count=attempts,
-        **fields,
-    )
-    for number in range(1, attempts + 1):
-        DeliveryAttempt.objects.create(feedback=feedback, number=number)
-    return feedback
 
 
 def reason_options(page: BeautifulSoup, feedback_type: str) -> list[tuple[str, str]]:
