@@ -133,10 +133,13 @@ def reports_bench() -> None:
     """The manager's pages over BENCH_FEEDBACKS feedbacks (default 300,000) spread over 26 weeks."""
     count = int(os.environ.get("BENCH_FEEDBACKS", "300000"))
     started = time.perf_counter()
-    lead_ids = list(Lead.objects.values_list("pk", flat=True))
+    lead_ids = list(Lead.objects.order_by("pk").values_list("pk", flat=True))
     reasons = list(Reason.objects.all())
     agents = [User.objects.create_user(f"agent{n}", password="x") for n in range(20)]
-    statuses = ["accepted", "accepted", "accepted", "rejected", "error", "unconfirmed", "failed"]
+    # One live feedback per lead and type at most (the database insists): the first round over the
+    # leads may be live, later rounds are answered-and-refused or given up.
+    live = ["accepted", "accepted", "accepted", "unconfirmed", "rejected", "error", "failed"]
+    settled = ["rejected", "error", "failed", "cancelled"]
     now = timezone.now()
     batch = []
     for n in range(count):
@@ -148,7 +151,7 @@ def reports_bench() -> None:
                 reason=reason,
                 reason_text=reason.text,
                 agent=agents[n % len(agents)],
-                status=statuses[n % len(statuses)],
+                status=live[n % len(live)] if 200 <= n < len(lead_ids) else settled[n % len(settled)],
                 outcome="success" if n % 7 < 3 else "",
                 created_at=now - timedelta(days=n % 182, seconds=n % 86400),
             )
