@@ -32,6 +32,9 @@ def start_of(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
+LEAD_MATCHES_INLINED = 500
+
+
 def feedback_history(filters: dict) -> QuerySet[Feedback]:
     """Feedback matching every given filter (see HistoryFilterForm), newest first, with lead and agent."""
     query = Q()
@@ -55,8 +58,16 @@ def feedback_history(filters: dict) -> QuerySet[Feedback]:
         query &= Q(agent=agent)
     if text := filters.get("q"):
         # The agents' own search: phone in any format, email, name or event id (or its prefix).
-        query &= Q(lead__in=Lead.objects.search(text).values("pk"))
+        query &= Q(lead__in=_matching_leads(text))
     return Feedback.objects.filter(query).select_related("lead", "agent").order_by("-created_at", "-id")
+
+
+def _matching_leads(text: str) -> list[int] | QuerySet[Lead]:
+    # Usually a handful of leads match: as a literal list PostgreSQL plans "newest first, LIMIT 50"
+    # around them; as a subquery it may walk every feedback newest first looking for them.
+    matches = Lead.objects.search(text).order_by().values_list("pk", flat=True)
+    few = list(matches[: LEAD_MATCHES_INLINED + 1])
+    return few if len(few) <= LEAD_MATCHES_INLINED else matches
 
 
 # ---- Rates
