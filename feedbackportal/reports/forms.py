@@ -19,6 +19,20 @@ OUTCOME_CHOICES = [
 DATE_FILTERS = ("created_from", "created_to", "received_from", "received_to")
 
 
+# Dates far enough from date.min/date.max that a day either side (and any time zone) still exists.
+EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
+
+
+class ReportDateField(forms.DateField):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(required=False, widget=DateInput(), **kwargs)
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value and not EARLIEST <= value <= LATEST:
+            raise forms.ValidationError(f"Choose a date between {EARLIEST:%Y} and {LATEST:%Y}.")
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -37,10 +51,10 @@ class HistoryFilterForm(forms.Form):
     Bad values are reported on the field and that filter alone is left out.
     """
 
-    created_from = forms.DateField(label="Feedback from", required=False, widget=DateInput())
-    created_to = forms.DateField(label="Feedback to", required=False, widget=DateInput())
-    received_from = forms.DateField(label="Lead received from", required=False, widget=DateInput())
-    received_to = forms.DateField(label="Lead received to", required=False, widget=DateInput())
+    created_from = ReportDateField(label="Feedback from")
+    created_to = ReportDateField(label="Feedback to")
+    received_from = ReportDateField(label="Lead received from")
+    received_to = ReportDateField(label="Lead received to")
     type = forms.ChoiceField(label="Type", required=False, choices=[("", "Any type"), *FeedbackType.choices])
     reason = forms.ModelChoiceField(
         label="Reason", required=False, queryset=Reason.objects.order_by("feedback_type", "position", "label")
@@ -85,6 +99,7 @@ def month_or_current(value: str) -> date:
     """The first day of the month named "YYYY-MM", or of this month when it is missing or malformed."""
     try:
         year, month = (int(part) for part in value.split("-"))
-        return date(year, month, 1)
+        first = date(year, month, 1)
     except ValueError:
         return timezone.localdate().replace(day=1)
+    return first if EARLIEST <= first <= LATEST else timezone.localdate().replace(day=1)

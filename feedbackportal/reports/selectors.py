@@ -325,6 +325,8 @@ def reconciliation(month: date) -> list[dict]:
             error=Count("pk", filter=Q(outcome="error")),
             # Answered, but not with a result document (e.g. HTTP 400/406): LeadConduit recorded nothing.
             refused=Count("pk", filter=Q(status=Status.ERROR, outcome="")),
+            # Marked as delivered by a manager: LeadConduit has it, but its answer never reached us.
+            confirmed=Count("pk", filter=Q(status=Status.ACCEPTED, outcome="")),
             unconfirmed=Count("pk", filter=Q(status=Status.UNCONFIRMED)),
             pending=Count("pk", filter=Q(status__in=PENDING_STATUSES)),
             failed=Count("pk", filter=Q(status=Status.FAILED)),
@@ -332,7 +334,7 @@ def reconciliation(month: date) -> list[dict]:
         )
         .order_by()
     }
-    keys = ["submitted", *LEADCONDUIT_OUTCOMES, "refused", "unconfirmed", "pending", "failed", "cancelled"]
+    keys = ["submitted", *LEADCONDUIT_OUTCOMES, "refused", "confirmed", "unconfirmed", "pending", "failed", "cancelled"]
     return [
         {"type": value, "label": label} | {key: rows.get(value, {}).get(key, 0) for key in keys}
         for value, label in FeedbackType.choices

@@ -205,6 +205,27 @@ def test_a_bad_filter_value_is_reported_and_left_out(manager_client, add_feedbac
     assert rows(response) == ids(made)
 
 
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        (URL, "created_to"),
+        (URL, "received_from"),
+        (reverse("reports:rates"), "created_to"),
+        (reverse("reports:export"), "received_to"),
+    ],
+)
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_a_date_at_the_edge_of_the_calendar_is_refused_not_a_crash(manager_client, add_feedback, url, name, day):
+    add_feedback()
+    response = manager_client.get(url, {name: day})
+    assert response.status_code == 200
+    if url != reverse("reports:export"):
+        assert (
+            "between 1900 and 9998"
+            in html(response).select_one(f"input[name={name}]").find_next("div", class_="error").get_text()
+        )
+
+
 def test_an_htmx_request_gets_only_the_results(manager_client, add_feedback):
     made = add_feedback("conversion")
     add_feedback("return")

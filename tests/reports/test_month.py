@@ -32,6 +32,8 @@ def november(add_feedback):
     add_feedback("return", status=Status.FAILED, created_at=at("2026-11-14 10:00"))
     add_feedback("return", status=Status.QUEUED, created_at=at("2026-11-30 23:59"))
     add_feedback("return", status=Status.CANCELLED, created_at=at("2026-11-15 10:00"))
+    # unconfirmed, then found in LeadConduit by a manager: accepted with no answer of LeadConduit's
+    add_feedback("return", status=Status.ACCEPTED, outcome="", created_at=at("2026-11-16 10:00"))
     # submitted in October, answered in November: LeadConduit counts it in November
     add_feedback(
         "conversion", status=Status.ACCEPTED, created_at=at("2026-10-31 23:58"), answered_at=at("2026-11-01 00:01")
@@ -46,11 +48,12 @@ def test_it_lays_out_the_month_like_leadconduits_report(manager_client, november
     response = manager_client.get(URL, {"month": "2026-11"})
 
     assert cells(response, "return") == {
-        "submitted": "10",
+        "submitted": "11",
         "return-received-success": "3",
         "return-received-failure": "1",
         "return-received-error": "1",
         "refused": "1",
+        "confirmed": "1",
         "unconfirmed": "1",
         "pending": "1",
         "failed": "1",
@@ -62,6 +65,7 @@ def test_it_lays_out_the_month_like_leadconduits_report(manager_client, november
         "conversion-received-failure": "1",
         "conversion-received-error": "0",
         "refused": "0",
+        "confirmed": "0",
         "unconfirmed": "0",
         "pending": "0",
         "failed": "0",
@@ -92,3 +96,11 @@ def test_the_month_view_makes_a_fixed_number_of_queries(manager_client, november
     # session, user, permissions (2), worker heartbeat, the month's counts, the nav link's count
     with django_assert_num_queries(7):
         manager_client.get(URL, {"month": "2026-11"})
+
+
+@pytest.mark.parametrize("month", ["9999-12", "0001-01", "10000-01"])
+def test_a_month_at_the_edge_of_the_calendar_shows_this_month_instead(manager_client, month):
+    response = manager_client.get(URL, {"month": month})
+    assert response.status_code == 200
+    heading = BeautifulSoup(response.content, "html.parser").h1.get_text()
+    assert heading == f"Month-end reconciliation: {timezone.localdate():%B %Y}"
