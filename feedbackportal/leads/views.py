@@ -1,6 +1,5 @@
 import base64
 import binascii
-import csv
 import hmac
 import logging
 
@@ -29,6 +28,7 @@ from feedbackportal.leads.services import (
     import_results,
     lead_receive,
 )
+from feedbackportal.spreadsheet import csv_download
 
 logger = logging.getLogger(__name__)
 
@@ -211,12 +211,4 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required(IMPORT, raise_exception=True)
 def import_result_file(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     job = get_object_or_404(ImportJob, pk=pk)
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in import_results(job)), content_type="text/csv")
-    response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-results.csv"'
-    return response
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+    return csv_download(import_results(job), f"import-{job.pk}-results.csv")

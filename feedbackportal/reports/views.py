@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.reports.charts import bar_chart, column_chart, stacked_bar_chart
-from feedbackportal.reports.export import csv_lines
+from feedbackportal.reports.export import history_rows
 from feedbackportal.reports.forms import HistoryFilterForm, month_or_current, with_default_period
 from feedbackportal.reports.selectors import (
     AGENT_FLAG_FACTOR,
@@ -24,6 +24,7 @@ from feedbackportal.reports.selectors import (
     feedback_report,
     reconciliation,
 )
+from feedbackportal.spreadsheet import csv_download
 
 VIEW_REPORTS = "feedback.view_reports"
 PAGE_SIZE = 50
@@ -51,9 +52,7 @@ def history(request: HttpRequest) -> HttpResponse:
 def export(request: HttpRequest) -> StreamingHttpResponse:
     filters = HistoryFilterForm(request.GET).filters()
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response = StreamingHttpResponse(csv_lines(feedback_history(filters)), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="feedback-history-{stamp}.csv"'
-    return response
+    return csv_download(history_rows(feedback_history(filters)), f"feedback-history-{stamp}.csv")
 
 
 @require_GET

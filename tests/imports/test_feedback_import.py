@@ -183,13 +183,23 @@ def test_a_manager_uploads_and_gets_per_row_results_and_a_result_file(
 
     download = manager_client.get(reverse("leads:import_results", kwargs={"pk": job.pk}))
     assert download["Content-Disposition"] == f'attachment; filename="import-{job.pk}-results.csv"'
-    lines = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode())))
+    lines = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode("utf-8-sig"))))
     feedback = Feedback.objects.get()
     assert lines == [
         ["row", "event_id", "result", "message", "feedback_id"],
         ["2", lead.event_id, "created", f"Feedback #{feedback.pk} queued for LeadConduit.", str(feedback.pk)],
         ["3", rows[2][0], "skipped", "Unknown event id: the portal has no lead with it.", ""],
     ]
+
+
+def test_the_result_file_never_hands_a_spreadsheet_a_formula(manager_client):
+    job = ImportJob.objects.create(kind="feedback", status=ImportStatus.DONE, feedback_type="return")
+    job.rows.create(row_number=2, event_id='=HYPERLINK("http://x")', result="skipped", message="-1+1")
+    download = manager_client.get(reverse("leads:import_results", kwargs={"pk": job.pk}))
+    text = b"".join(download.streaming_content).decode("utf-8")
+    assert text.startswith("\ufeff")  # so a spreadsheet reads it as UTF-8
+    lines = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
+    assert lines[1][1:4] == ["'=HYPERLINK(\"http://x\")", "skipped", "'-1+1"]
 
 
 # ---- The command

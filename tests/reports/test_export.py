@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from feedbackportal.feedback.models import Feedback
 from feedbackportal.leads.models import Lead
-from feedbackportal.reports.export import COLUMNS, safe_cell
+from feedbackportal.reports.export import COLUMNS
+from feedbackportal.spreadsheet import safe_cell
 from tests.reports.conftest import at
 
 URL = reverse("reports:export")
