@@ -135,7 +135,7 @@ def _as_seen(feedback: Feedback, seen: str) -> Feedback:
     # The manager decided on the page as it was when they read it. Acting on that version lets
     # the service's conditional update refuse if a worker or another manager moved it on since.
     status, _, attempts = seen.partition("/")
-    if status in Status.values and attempts.isdigit():
+    if status in Status.values and attempts.isascii() and attempts.isdigit():
         feedback.status, feedback.attempt_count = status, int(attempts)
     return feedback
 

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -124,6 +125,7 @@ class Source(models.Model):
         "return window (days)",
         null=True,
         blank=True,
+        validators=[MaxValueValidator(3650)],
         help_text="How many days after the lead this seller accepts a return. Empty: no limit we know of.",
     )
     active = models.BooleanField(default=True, help_text="An inactive source's deliveries are refused.")
@@ -243,7 +245,10 @@ class Lead(models.Model):
         """When the seller's return window closes, if the lead's source has one."""
         if self.source is None or self.source.return_window_days is None:
             return None
-        return self.received_at + timedelta(days=self.source.return_window_days)
+        try:
+            return self.received_at + timedelta(days=self.source.return_window_days)
+        except OverflowError:  # a window longer than the calendar: no limit in practice
+            return None
 
     @property
     def return_window_open(self) -> bool:

@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import IO
 
 from django.db import IntegrityError, reset_queries, transaction
@@ -413,8 +413,12 @@ def parse_received_at(value: str) -> datetime | None:
                 continue
     if parsed is None:
         return None
-    if timezone.is_naive(parsed):
-        parsed = timezone.make_aware(parsed)
+    try:
+        if timezone.is_naive(parsed):
+            parsed = timezone.make_aware(parsed)
+        parsed.astimezone(UTC)  # the database stores UTC: a date at the calendar's edge may have none
+    except OverflowError:
+        return None
     return parsed
 
 

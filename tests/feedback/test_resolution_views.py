@@ -469,3 +469,10 @@ def test_agents_see_a_cancelled_feedback_plainly_on_the_lead_page(agent_client, 
 
     assert row.select_one(".badge").get_text(strip=True) == "Cancelled"
     assert row.select_one(".status-message").get_text(strip=True) == "Cancelled by a manager; not sent."
+
+
+@pytest.mark.parametrize("seen", ["queued/²", "unconfirmed/-1", "nonsense", ""])
+def test_a_garbled_page_version_is_no_crash(manager_client, make_lead, return_reason, seen):
+    feedback = make_feedback(make_lead(), return_reason, status=Status.UNCONFIRMED, attempts=1)
+    response = post_action(manager_client, "cancel", feedback, comment="checked", seen=seen)
+    assert response.status_code in (302, 422)

@@ -43,6 +43,20 @@ def results(job: ImportJob) -> list[tuple[int, str, str]]:
 # ---- The service
 
 
+def test_a_date_at_the_calendars_edge_skips_that_row_not_the_file(tmp_path, source):
+    good = new_event_id()
+    rows = [
+        HEADER,
+        [new_event_id(), "Early", "", "", "", "", "0001-01-01T00:00:00+01:00"],
+        [good, "Fine", "", "", "", "", "2026-03-05 10:00"],
+        [new_event_id(), "Late", "", "", "", "", "9999-12-31T23:59:59-12:00"],
+    ]
+    job = run_file(tmp_path, rows, source=source)
+    assert (job.status, job.created_count, job.skipped_count) == (ImportStatus.DONE, 1, 2)
+    assert [row[1] for row in results(job)] == ["skipped", "created", "skipped"]
+    assert Lead.objects.get().event_id == good
+
+
 def test_it_creates_updates_and_skips_rows_with_a_reason_each(tmp_path, source):
     known = Lead.objects.create(event_id=new_event_id(), first_name="Old", email="old@example.com")
     new_id = new_event_id()

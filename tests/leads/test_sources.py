@@ -176,3 +176,17 @@ def test_admins_keep_sources_with_their_wording_in_the_admin(admin_client, retur
     refused = admin_client.post(reverse("admin:leads_source_change", args=[source.pk]), data)
     assert "Unknown lead field(s): colour" in refused.content.decode()
     assert admin_client.get(reverse("admin:leads_importjob_changelist")).status_code == 200
+
+
+def test_a_return_window_longer_than_ten_years_is_refused(source):
+    from django.core.exceptions import ValidationError
+
+    source.return_window_days = 3_000_000
+    with pytest.raises(ValidationError):
+        source.full_clean()
+
+
+def test_a_lead_page_survives_a_return_window_longer_than_the_calendar(agent_client, source, make_lead):
+    lead = make_lead(source=source)
+    type(source).objects.filter(pk=source.pk).update(return_window_days=3_000_000)
+    assert agent_client.get(lead.get_absolute_url()).status_code == 200
