@@ -113,7 +113,7 @@ def _resume_imports(now, report: SweepReport) -> None:
             continue
         with transaction.atomic():
             updated = ImportJob.objects.filter(pk=job.pk, status=job.status, task_id=job.task_id).update(
-                task_id=str(run_import.enqueue(job.pk).id), heartbeat_at=now
+                task_id=str(run_import.enqueue(job.pk).id), status=ImportStatus.QUEUED
             )
             if not updated:
                 transaction.set_rollback(True)

@@ -156,10 +156,13 @@ def import_job_start(*, job: ImportJob, column_mapping: dict[str, str] | None = 
             raise ImportRefused("Choose the column that holds the event id.")
         job.column_mapping = column_mapping
     with transaction.atomic():
-        job.status = ImportStatus.QUEUED
-        job.save(update_fields=["column_mapping", "status"])
-        job.task_id = str(run_import.enqueue(job.pk).id)
-        job.save(update_fields=["task_id"])
+        # Conditional, so a double-submitted mapping form starts the import once.
+        startable = ImportJob.objects.filter(
+            pk=job.pk, status__in=[ImportStatus.MAPPING, ImportStatus.QUEUED], task_id=""
+        )
+        if startable.update(status=ImportStatus.QUEUED, column_mapping=job.column_mapping):
+            ImportJob.objects.filter(pk=job.pk).update(task_id=str(run_import.enqueue(job.pk).id))
+    job.refresh_from_db()
     return job
 
 
@@ -222,7 +225,9 @@ def run_import(job: ImportJob, open_binary: Callable[[], IO[bytes]]) -> ImportJo
     Rows that cannot be imported are recorded as skipped with a reason; only a file that cannot be
     read at all (no event id column, not CSV) fails the job, keeping the rows already imported.
     """
-    claimed = ImportJob.objects.filter(pk=job.pk, status__in=[ImportStatus.QUEUED, ImportStatus.RUNNING]).update(
+    # Only a queued job is claimed: a second task for the same job finds it running and stops. The
+    # sweeper puts a job whose worker died back to queued (with a new task) to resume it.
+    claimed = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED).update(
         status=ImportStatus.RUNNING, started_at=job.started_at or timezone.now(), heartbeat_at=timezone.now()
     )
     if not claimed:

@@ -7,6 +7,7 @@ import pytest
 from bs4 import BeautifulSoup
 from django.core.management import call_command
 from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
 
 from feedbackportal.leads import services
 from feedbackportal.leads.models import ImportJob, ImportKind, ImportStatus, Lead, Source
@@ -143,11 +144,31 @@ def test_an_interrupted_import_goes_on_from_where_it_stopped(tmp_path):
     job = services.import_job_create(
         kind=ImportKind.LEADS, uploaded=None, name="x.csv", column_mapping={"event_id": "event_id"}
     )
-    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, processed=3, total_rows=7)
+    # Three rows were in when its worker died; the sweeper put it back in the queue.
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED, processed=3, total_rows=7)
     job = services.run_import(ImportJob.objects.get(pk=job.pk), lambda: path.open("rb"))
     assert job.processed == 7
     assert list(job.rows.values_list("row_number", flat=True)) == [5, 6, 7, 8]
     assert set(Lead.objects.values_list("event_id", flat=True)) == {row[0] for row in rows[4:]}
+
+
+def test_a_job_already_running_is_not_run_a_second_time(tmp_path):
+    path = tmp_path / "leads.csv"
+    path.write_bytes(csv_bytes([["event_id"], [new_event_id()]]))
+    job = services.import_job_create(
+        kind=ImportKind.LEADS, uploaded=None, name="x.csv", column_mapping={"event_id": "event_id"}
+    )
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING)
+    job = services.run_import(ImportJob.objects.get(pk=job.pk), lambda: path.open("rb"))
+    assert (job.status, job.processed) == (ImportStatus.RUNNING, 0)
+    assert not Lead.objects.exists()
+
+
+def test_starting_an_import_twice_enqueues_it_once(tmp_path):
+    job = services.import_job_create(kind=ImportKind.LEADS, uploaded=None, name="x.csv")
+    services.import_job_start(job=job, column_mapping={"event_id": "event_id"})
+    services.import_job_start(job=ImportJob.objects.get(pk=job.pk), column_mapping={"event_id": "event_id"})
+    assert DBTaskResult.objects.count() == 1
 
 
 def test_memory_stays_bounded_whatever_the_number_of_rows(tmp_path, monkeypatch):
