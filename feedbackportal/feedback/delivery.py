@@ -110,6 +110,10 @@ def _record_failure(feedback: Feedback, attempt: DeliveryAttempt, error: LeadCon
         status, message = Status.UNCONFIRMED, error.message
     elif feedback.attempt_count - feedback.attempts_before_resend < settings.LEADCONDUIT_MAX_ATTEMPTS:
         status, message = Status.RETRYING, error.message
+    elif error.classification is Classification.UNKNOWN or _reached_leadconduit_maybe(feedback):
+        # Out of tries under LEADCONDUIT_RESEND_UNKNOWN, with a call whose fate is unknown: it may be
+        # in LeadConduit, so a person decides (never "not delivered", which invites a resend).
+        status, message = Status.UNCONFIRMED, error.message
     else:
         status, message = Status.FAILED, error.message
 
@@ -129,6 +133,11 @@ def _record_failure(feedback: Feedback, attempt: DeliveryAttempt, error: LeadCon
             next_attempt_at=next_at,
         )
     return status
+
+
+def _reached_leadconduit_maybe(feedback: Feedback) -> bool:
+    this_round = DeliveryAttempt.objects.filter(feedback=feedback, number__gt=feedback.attempts_before_resend)
+    return this_round.filter(classification=Classification.UNKNOWN).exists()
 
 
 def _backoff(attempts_made: int, retry_after: float | None) -> timedelta:

@@ -113,3 +113,13 @@ def _wait_for_the_late_answer(feedback: Feedback) -> None:
     deadline = time.monotonic() + 5
     while not sandbox_calls(feedback) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def test_under_the_opt_in_a_feedback_out_of_tries_after_an_unknown_fate_is_unconfirmed_not_failed(
+    settings, fault_url, submitted, run_worker
+):
+    settings.LEADCONDUIT_RESEND_UNKNOWN = True
+    fault_url("flaky", f"?fail={MAX_ATTEMPTS}&status=500")
+    feedback = settle(submitted, run_worker)
+    assert feedback.status == Status.UNCONFIRMED  # it may be in LeadConduit: a person decides
+    assert sandbox_calls(feedback) == MAX_ATTEMPTS
