@@ -232,7 +232,7 @@ class Lead(models.Model):
         """What save() does before writing; call it before bulk_create/bulk_update, which skip save()."""
         self.event_id = self.event_id.strip().lower()
         self.email = self.email.strip().lower()
-        self.phone_digits = phone_digits(self.phone)
+        self.phone_digits = phone_digits(self.phone)[: self._meta.get_field("phone_digits").max_length]
         if self.source_id is not None and not self.source_name:
             self.source_name = self.source.name[: self._meta.get_field("source_name").max_length]
 
