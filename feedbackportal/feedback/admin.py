@@ -37,6 +37,19 @@ def record_reason_change(*, reason: Reason, actor, action: str, before: dict | N
     )
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An append-only record: readable in the admin, never added, changed or deleted there."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Reason)
 class ReasonAdmin(admin.ModelAdmin):
     list_display = ["label", "feedback_type", "text", "active", "position", "times_used"]
@@ -127,7 +140,7 @@ class FeedbackAdmin(admin.ModelAdmin):
 
 
 @admin.register(FeedbackAction)
-class FeedbackActionAdmin(admin.ModelAdmin):
+class FeedbackActionAdmin(ReadOnlyAdmin):
     """The managers' audit trail: readable, never written here."""
 
     list_display = ["created_at", "feedback", "action", "actor", "from_status", "to_status", "comment"]
@@ -136,18 +149,9 @@ class FeedbackActionAdmin(admin.ModelAdmin):
     list_select_related = ["feedback__lead", "actor"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(ReasonChange)
-class ReasonChangeAdmin(admin.ModelAdmin):
+class ReasonChangeAdmin(ReadOnlyAdmin):
     """Who changed the reason catalog: readable, never written here."""
 
     list_display = ["created_at", "reason_label", "feedback_type", "action", "actor", "changes"]
@@ -155,12 +159,3 @@ class ReasonChangeAdmin(admin.ModelAdmin):
     search_fields = ["reason_label", "actor__username"]
     list_select_related = ["actor"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
