@@ -9,10 +9,7 @@ import math
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
-import defusedxml.ElementTree as SafeET
-from defusedxml import DefusedXmlException
-
-from feedbackportal.leadconduit.wire import is_event_id
+from feedbackportal.leadconduit.wire import UnsafeOrInvalidXml, is_event_id, parse_xml
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_DEPTH = 16
@@ -144,10 +141,10 @@ def _load_form(body: bytes, encoding: str) -> dict:
 
 def _load_xml(body: bytes) -> dict:
     try:
-        root = SafeET.fromstring(body, forbid_dtd=True)
-    except DefusedXmlException as exc:
-        raise BadDelivery(f"XML refused: {type(exc).__name__} (DTDs and entities are not allowed).") from None
-    except (SafeET.ParseError, ValueError, LookupError) as exc:
+        root = parse_xml(body)
+    except UnsafeOrInvalidXml as exc:
+        if exc.refused:
+            raise BadDelivery(f"XML refused: {exc} (DTDs and entities are not allowed).") from None
         raise BadDelivery(f"The body is not valid XML: {str(exc)[:200]}") from None
     return _xml_children(root, depth=0)
 

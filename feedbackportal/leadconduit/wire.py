@@ -133,13 +133,35 @@ def _load_json(body: bytes) -> dict:
     return data
 
 
-def _load_xml(body: bytes) -> dict:
+class UnsafeOrInvalidXml(ValueError):
+    """The bytes are not XML we will read: malformed, or with a DTD or entities (refused outright)."""
+
+    def __init__(self, message: str, *, refused: bool) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+def parse_xml(body: bytes):
+    """The root element of an XML document, parsed only with defusedxml (no DTD, no entities).
+
+    The portal's one way into XML: LeadConduit's results and its lead deliveries both come here.
+    Raises UnsafeOrInvalidXml.
+    """
     try:
-        root = SafeET.fromstring(body, forbid_dtd=True)
+        return SafeET.fromstring(body, forbid_dtd=True)
     except DefusedXmlException as exc:
-        raise UnreadableResult(f"XML refused: {type(exc).__name__}") from None
+        raise UnsafeOrInvalidXml(type(exc).__name__, refused=True) from None
     except (SafeET.ParseError, ValueError, LookupError) as exc:
         # expat raises ValueError or LookupError for encodings it cannot read.
+        raise UnsafeOrInvalidXml(str(exc), refused=False) from None
+
+
+def _load_xml(body: bytes) -> dict:
+    try:
+        root = parse_xml(body)
+    except UnsafeOrInvalidXml as exc:
+        if exc.refused:
+            raise UnreadableResult(f"XML refused: {exc}") from None
         raise UnreadableResult(f"body is not valid XML: {exc}") from None
     if root.tag != "result":
         raise UnreadableResult(f"XML root is <{root.tag}>, not <result>")
