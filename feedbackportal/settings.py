@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "django_filters",
     "feedbackportal.leads",
     "feedbackportal.feedback",
     "feedbackportal.sandbox",
