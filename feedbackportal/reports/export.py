@@ -26,6 +26,7 @@ COLUMNS = [
     ("phone", "lead__phone"),
     ("source", "lead__source_name"),
     ("lead_received_at", "lead__received_at"),
+    ("lead_price", "lead__price"),
     ("note", "note"),
 ]
 LABELS = {"feedback_type": dict(FeedbackType.choices), "status": dict(Status.choices)}

@@ -10,10 +10,12 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
+from feedbackportal.feedback.caps import cap_use_by_source
 from feedbackportal.reports.charts import report_charts, weekly_chart
 from feedbackportal.reports.export import history_rows
 from feedbackportal.reports.filters import audit_filter, history_filter
 from feedbackportal.reports.forms import month_or_current, with_default_period
+from feedbackportal.reports.money import money_report, money_rows
 from feedbackportal.reports.selectors import (
     AGENT_FLAG_FACTOR,
     AGENT_FLAG_MIN_FEEDBACK,
@@ -68,11 +70,22 @@ def rates(request: HtmxHttpRequest) -> HttpResponse:
         "form": filters.form,
         "report": report,
         "charts": report_charts(report),
+        "money": money_report(filters.qs, period=filters.cohort_period()),
+        "caps": cap_use_by_source(),
         "flag_factor": AGENT_FLAG_FACTOR,
         "flag_min": AGENT_FLAG_MIN_FEEDBACK,
     }
     template = "reports/rates.html#results" if _partial(request) else "reports/rates.html"
     return render(request, template, context)
+
+
+@require_GET
+@permission_required(VIEW_REPORTS, raise_exception=True)
+def money_export(request: HttpRequest) -> StreamingHttpResponse:
+    filters = history_filter(with_default_period(request.GET))
+    report = money_report(filters.qs, period=filters.cohort_period())
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    return csv_download(money_rows(report), f"money-{stamp}.csv")
 
 
 @require_GET

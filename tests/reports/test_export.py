@@ -5,6 +5,7 @@ import io
 import time
 import tracemalloc
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -58,8 +59,16 @@ def test_it_streams_a_csv_attachment_with_a_header_row(manager_client, add_feedb
         "phone": lead.phone,
         "source": "",
         "lead_received_at": timezone.localtime(lead.received_at).isoformat(timespec="seconds"),
+        "lead_price": "",
         "note": "Called twice",
     }
+
+
+def test_it_exports_the_leads_price_as_plain_decimal_text(manager_client, add_feedback, make_lead):
+    add_feedback("return", lead=make_lead(price=Decimal("12.5")))
+    add_feedback("return", lead=make_lead(price=Decimal("0")))
+    prices = sorted(row["lead_price"] for row in read_csv(manager_client.get(URL)))
+    assert prices == ["0.00", "12.50"]
 
 
 def test_it_exports_only_what_the_filters_select(manager_client, add_feedback):

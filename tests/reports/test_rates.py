@@ -184,8 +184,9 @@ def test_the_rates_make_a_fixed_number_of_queries(
     for n in range(feedbacks):
         add_feedback("return" if n % 3 else "conversion", agent=agent if n % 2 else None)
     # session, user, permissions (2), worker heartbeat, reasons and agents for the form,
-    # per week, lead cohort per week, per source, top reasons, answers per type, per agent, the nav link's count
-    with django_assert_num_queries(14):
+    # per week, lead cohort per week, per source, top reasons, answers per type, per agent, the nav link's count,
+    # money per source and per week, the capped sources (none: so no query for their returns)
+    with django_assert_num_queries(17):
         manager_client.get(URL)
 
 

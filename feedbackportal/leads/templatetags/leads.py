@@ -26,7 +26,7 @@ def money(value: Decimal | None) -> str:
 
 
 @register.filter
-def percent(value: Decimal | None) -> str:
+def cap_percent(value: Decimal | None) -> str:
     """A share as people write it: 14 %, 12.5 %; unknown is a dash."""
     if value is None:
         return "—"
