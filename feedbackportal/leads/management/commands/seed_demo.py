@@ -1,7 +1,9 @@
 """Demo data: leads with event ids, the sandbox's copy of those events, and one user per role."""
 
+import math
 import random
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -10,7 +12,8 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
-from feedbackportal.feedback.models import Reason
+from feedbackportal.feedback.caps import month_start
+from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Reason, Status
 from feedbackportal.leads.models import Lead, Source, SourceReasonWording
 from feedbackportal.sandbox.models import SandboxEvent
 
@@ -164,6 +167,24 @@ SOURCES = [
     ("HomeShield Insurance", 30, []),
     ("AutoCover Direct", None, ["Invalid phone", "Disconnected number", "Duplicate lead"]),
 ]
+# The seller's cap on returns per calendar month (% of the month's leads); AutoCover's demo month sits just under it.
+RETURN_CAPS = {"AutoCover Direct": Decimal(20), "HomeShield Insurance": Decimal(35)}
+NEAR_CAP_SOURCE = "AutoCover Direct"
+PRICES = [Decimal(price) for price in ("12.00", "18.50", "25.00", "35.00", "0.00")]
+HISTORY_DAYS = 90
+# Past feedback: how often a lead was returned or converted, and how LeadConduit's answers fell.
+RETURN_SHARE, CONVERSION_SHARE = 0.22, 0.12
+RETURN_STATUSES = [
+    (Status.ACCEPTED, 70),
+    (Status.REJECTED, 12),
+    (Status.ERROR, 3),
+    (Status.UNCONFIRMED, 4),
+    (Status.FAILED, 4),
+    (Status.CANCELLED, 3),
+]
+CONVERSION_STATUSES = [(Status.ACCEPTED, 90), (Status.UNCONFIRMED, 4), (Status.REJECTED, 6)]
+REJECTIONS = ["Must provide return within 7 days", "Reason not allowed", "Feedback is forbidden"]
+HISTORY_AGENTS = [("sam", "Sam", "Ortiz"), ("jordan", "Jordan", "Lee"), ("priya", "Priya", "Shah")]
 # The seller's own words for a catalog reason (catalog label → text sent), per source.
 WORDINGS = {"AutoCover Direct": {"Wrong number": "Invalid phone"}}
 DEMO_USERS = [
@@ -193,6 +214,7 @@ class Command(BaseCommand):
             else:
                 self._wordings(sources)
                 self._leads(rng, leads, sources)
+                self._history(rng, sources)
         unknown = SandboxEvent.objects.exclude(event_id__in=Lead.objects.values("event_id"))[:3]
         self.stdout.write("Event ids LeadConduit knows but the portal does not (try 'Feedback by event id'):")
         for event in unknown:
@@ -210,7 +232,12 @@ class Command(BaseCommand):
         sources = {}
         for name, window, _ in SOURCES:
             source, _ = Source.objects.get_or_create(
-                name=name, defaults={"slug": slugify(name), "return_window_days": window}
+                name=name,
+                defaults={
+                    "slug": slugify(name),
+                    "return_window_days": window,
+                    "max_return_percent": RETURN_CAPS.get(name),
+                },
             )
             sources[name] = source
             # Leads seeded before sources existed keep their name and now also get the source.
@@ -229,12 +256,17 @@ class Command(BaseCommand):
 
     def _leads(self, rng: random.Random, count: int, sources: dict[str, Source]) -> None:
         now = timezone.now()
+        this_month = month_start(now)
         portal_leads, events = [], []
         for index in range(count + UNKNOWN_EVENTS):
             first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
             city, state, zip_prefix, area = rng.choice(CITIES)
             source, window, allowed = SOURCES[index % len(SOURCES)]
-            received = now - timedelta(days=rng.triangular(0, 75, 3), minutes=rng.randint(0, 1440))
+            received = now - timedelta(days=rng.triangular(0, HISTORY_DAYS, 3), minutes=rng.randint(0, 1440))
+            if source == NEAR_CAP_SOURCE and index % 2:
+                # Enough of this month's leads for its cap to mean something, even on the 1st.
+                received = this_month + (now - this_month) * rng.random()
+            price = rng.choice([*PRICES, None]) if index % 9 else None
             event_id = f"{rng.getrandbits(96):024x}"
             number = f"{area}{rng.randint(200, 999)}{rng.randint(0, 9999):04d}"
             phone = rng.choice(
@@ -254,7 +286,7 @@ class Command(BaseCommand):
                     last_name=last,
                     email=email,
                     phone_1=phone,
-                    price=rng.choice([None, 12, 18, 25, 35]),
+                    price=price,
                     created_at=received,
                     feedback_enabled=index % 40 != 7,
                     return_window_days=window,
@@ -276,9 +308,110 @@ class Command(BaseCommand):
                         source=sources[source],
                         source_name=source,
                         received_at=received,
+                        price=price,
                     )
                 )
         for lead in portal_leads:
             lead.save()  # save() normalises phone and email for search
         SandboxEvent.objects.bulk_create(events)
         self.stdout.write(f"Seeded {len(portal_leads)} leads and {len(events)} sandbox events.")
+
+    def _history(self, rng: random.Random, sources: dict[str, Source]) -> None:
+        """Three months of feedback already answered: every final status, several agents, a source near its cap."""
+        agents = list(User.objects.filter(username="agent"))
+        for username, first, last in HISTORY_AGENTS:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"first_name": first, "last_name": last}
+            )
+            if created:
+                user.set_unusable_password()  # names in the reports only; nobody logs in as them
+                user.save()
+                user.groups.set([Group.objects.get(name="Agent")])
+            agents.append(user)
+        returns = list(Reason.objects.filter(feedback_type="return", active=True))
+        conversions = list(Reason.objects.filter(feedback_type="conversion", active=True))
+        wordings = {(w.source_id, w.reason_id): w.text for w in SourceReasonWording.objects.all()}
+        now = timezone.now()
+        this_month = month_start(now)
+        near_cap = sources[NEAR_CAP_SOURCE]
+        capped_leads = Lead.objects.filter(source=near_cap, received_at__gte=this_month).count()
+        # Just under the cap: one more return this month passes it (the lead page warns).
+        cap = near_cap.max_return_percent or Decimal(0)
+        near_cap_returns = max(0, math.ceil(capped_leads * cap / 100) - 1)
+        feedbacks: list[Feedback] = []
+        near_cap_made = 0
+        for lead in Lead.objects.order_by("received_at"):
+            is_near_cap_month = lead.source_id == near_cap.pk and lead.received_at >= this_month
+            if is_near_cap_month:
+                wants_return = near_cap_made < near_cap_returns
+                near_cap_made += wants_return
+                statuses = [(Status.ACCEPTED, 1)]
+            else:
+                wants_return = rng.random() < RETURN_SHARE
+                statuses = RETURN_STATUSES
+            if wants_return and returns:
+                reason = rng.choice(returns)
+                text = wordings.get((lead.source_id, reason.pk), reason.text)
+                # The near-cap source's returns this month are exactly the ones counted above.
+                latest = (
+                    this_month - timedelta(minutes=1)
+                    if lead.source_id == near_cap.pk and not is_near_cap_month
+                    else now
+                )
+                feedbacks.append(
+                    self._past(rng, lead, "return", reason, text, statuses, agents, max(latest, lead.received_at))
+                )
+            if rng.random() < CONVERSION_SHARE and conversions:
+                reason = rng.choice(conversions)
+                feedbacks.append(
+                    self._past(rng, lead, "conversion", reason, reason.text, CONVERSION_STATUSES, agents, now)
+                )
+        Feedback.objects.bulk_create(feedbacks)
+        if not all(feedback.pk for feedback in feedbacks):  # backends without RETURNING ids
+            feedbacks = list(Feedback.objects.all())
+        DeliveryAttempt.objects.bulk_create(
+            DeliveryAttempt(
+                feedback=feedback,
+                number=1,
+                started_at=feedback.created_at,
+                finished_at=feedback.answered_at or feedback.created_at + timedelta(seconds=10),
+                duration_ms=rng.randint(80, 900),
+                request_method="POST",
+                response_status=201 if feedback.outcome else None,
+                classification="answered"
+                if feedback.outcome
+                else ("unknown" if feedback.status == "unconfirmed" else "not_sent"),
+                outcome=feedback.outcome,
+                error="" if feedback.outcome else feedback.status_message,
+            )
+            for feedback in feedbacks
+            if feedback.status != Status.CANCELLED
+        )
+        self.stdout.write(f"Seeded {len(feedbacks)} past feedbacks over {HISTORY_DAYS} days.")
+
+    @staticmethod
+    def _past(rng, lead, feedback_type, reason, text, statuses, agents, now) -> Feedback:
+        status = rng.choices([s for s, _ in statuses], weights=[w for _, w in statuses])[0]
+        created = max(
+            lead.received_at, min(now - timedelta(minutes=5), lead.received_at + timedelta(hours=rng.uniform(0.2, 96)))
+        )
+        outcome = {Status.ACCEPTED: "success", Status.REJECTED: "failure", Status.ERROR: "error"}.get(status, "")
+        messages = {
+            Status.UNCONFIRMED: "LeadConduit did not answer within 10 s; it may have recorded it.",
+            Status.FAILED: "Could not connect to LeadConduit.",
+            Status.ERROR: "LeadConduit had a problem recording it: temporary platform error.",
+        }
+        return Feedback(
+            lead=lead,
+            feedback_type=feedback_type,
+            reason=reason,
+            reason_text=text,
+            agent=rng.choice(agents),
+            status=status,
+            status_message=messages.get(status, ""),
+            outcome=outcome,
+            outcome_reason=rng.choice(REJECTIONS) if status == Status.REJECTED else "",
+            attempt_count=0 if status == Status.CANCELLED else 1,
+            created_at=created,
+            answered_at=created + timedelta(seconds=rng.uniform(0.2, 3)) if outcome else None,
+        )
