@@ -330,7 +330,9 @@ class Command(BaseCommand):
             agents.append(user)
         returns = list(Reason.objects.filter(feedback_type="return", active=True))
         conversions = list(Reason.objects.filter(feedback_type="conversion", active=True))
-        wordings = {(w.source_id, w.reason_id): w.text for w in SourceReasonWording.objects.all()}
+        wordings: dict[tuple[int | None, int], str] = {
+            (w.source_id, w.reason_id): w.text for w in SourceReasonWording.objects.all()
+        }
         now = timezone.now()
         this_month = month_start(now)
         near_cap = sources[NEAR_CAP_SOURCE]
