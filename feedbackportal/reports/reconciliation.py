@@ -1,0 +1,167 @@
+"""Reconcile LeadConduit's own feedback export against the portal's feedback, row by row.
+
+Each export row is matched by event id and feedback type. The groups are what a manager acts on:
+agree; LeadConduit has it while the portal says unconfirmed (confirmable, with the row as
+evidence); the portal says accepted but the export has nothing (flagged); LeadConduit has one the
+portal never sent (entered elsewhere); the same feedback twice in LeadConduit (billed twice); the
+outcomes differ. Pure reads, in batches: memory grows with the export's rows, queries with
+the number of batches.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q
+
+from feedbackportal.feedback.models import Feedback, FeedbackType, Status
+from feedbackportal.feedback.services import FeedbackRefused, confirm_feedback_delivered
+
+BATCH = 500
+# The portal's status, as the outcome LeadConduit records for it.
+STATUS_OUTCOME: dict[str, str] = {Status.ACCEPTED: "success", Status.REJECTED: "failure", Status.ERROR: "error"}
+# Never reached LeadConduit: such a feedback does not explain an export row.
+NEVER_SENT = (Status.CANCELLED, Status.FAILED)
+GROUPS = ["agree", "confirmable", "missing", "elsewhere", "twice", "differs"]
+GROUP_LABELS = {
+    "agree": "LeadConduit and the portal agree",
+    "confirmable": "LeadConduit has it, the portal says unconfirmed",
+    "missing": "The portal says accepted, LeadConduit has none",
+    "elsewhere": "LeadConduit has it, the portal never sent it",
+    "twice": "LeadConduit has the same feedback twice",
+    "differs": "The outcome differs",
+}
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """One row of LeadConduit's feedback export, already read from its mapped columns."""
+
+    row_number: int
+    event_id: str
+    feedback_type: str
+    outcome: str
+    reason: str = ""
+    time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    group: str
+    event_id: str
+    feedback_type: str
+    row_numbers: tuple[int, ...] = ()
+    leadconduit_outcome: str = ""
+    portal_status: str = ""
+    feedback_id: int | None = None
+
+
+@dataclass
+class Reconciliation:
+    findings: dict[str, list[Finding]] = field(default_factory=lambda: {group: [] for group in GROUPS})
+
+    def counts(self) -> dict[str, int]:
+        return {group: len(items) for group, items in self.findings.items()}
+
+
+def normalized_type(value: str) -> str:
+    """LeadConduit writes the type as return / conversion (or return-received, Returns …)."""
+    text = value.strip().lower()
+    if "return" in text:
+        return FeedbackType.RETURN
+    if "conversion" in text or "convert" in text:
+        return FeedbackType.CONVERSION
+    return ""
+
+
+def normalized_outcome(value: str) -> str:
+    text = value.strip().lower()
+    for outcome in ("success", "failure", "error"):
+        if outcome in text:
+            return outcome
+    return text
+
+
+def reconcile(rows: Iterable[ExportRow], *, period: tuple[datetime, datetime] | None = None) -> Reconciliation:
+    """Group every export row against the portal; with `period`, also flag the portal's accepted
+    feedback answered in it that the export lacks."""
+    by_key: dict[tuple[str, str], list[ExportRow]] = defaultdict(list)
+    for row in rows:
+        by_key[(row.event_id.strip().lower(), normalized_type(row.feedback_type))].append(row)
+    result = Reconciliation()
+    keys = list(by_key)
+    for start in range(0, len(keys), BATCH):
+        batch = keys[start : start + BATCH]
+        portal = _portal_feedback(batch)
+        for key in batch:
+            _classify(result, key, by_key[key], portal.get(key, []))
+    if period is not None:
+        _flag_missing(result, set(by_key), period)
+    return result
+
+
+def _portal_feedback(keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[Feedback]]:
+    wanted = Q()
+    for event_id, feedback_type in keys:
+        wanted |= Q(lead__event_id=event_id, feedback_type=feedback_type)
+    found: dict[tuple[str, str], list[Feedback]] = defaultdict(list)
+    sent = Feedback.objects.filter(wanted).exclude(status__in=NEVER_SENT).select_related("lead")
+    for feedback in sent.order_by("-created_at", "-id"):
+        found[(feedback.lead.event_id, feedback.feedback_type)].append(feedback)
+    return found
+
+
+def _classify(result: Reconciliation, key: tuple[str, str], rows: list[ExportRow], portal: list[Feedback]) -> None:
+    event_id, feedback_type = key
+    numbers = tuple(row.row_number for row in rows)
+    successes = [row for row in rows if normalized_outcome(row.outcome) == "success"]
+    outcome = normalized_outcome(rows[-1].outcome)
+    feedback = portal[0] if portal else None
+    status = feedback.status if feedback else ""
+
+    def add(group: str, chosen: tuple[int, ...] = numbers) -> None:
+        finding = Finding(group, event_id, feedback_type, chosen, outcome, status, feedback.pk if feedback else None)
+        result.findings[group].append(finding)
+
+    if len(successes) > 1:
+        add("twice", tuple(row.row_number for row in successes))
+        return
+    if feedback is None:
+        add("elsewhere")
+        return
+    if successes:
+        outcome = "success"
+        numbers = (successes[0].row_number,)
+    if status == Status.UNCONFIRMED:
+        add("confirmable" if outcome == "success" else "differs", numbers)
+    elif STATUS_OUTCOME.get(status) == outcome:
+        add("agree", numbers)
+    else:
+        add("differs", numbers)
+
+
+def _flag_missing(result: Reconciliation, seen: set[tuple[str, str]], period: tuple[datetime, datetime]) -> None:
+    start, end = period
+    accepted = (
+        Feedback.objects.filter(status=Status.ACCEPTED, answered_at__gte=start, answered_at__lt=end)
+        .values_list("pk", "lead__event_id", "feedback_type")
+        .order_by("answered_at", "pk")
+    )
+    for pk, event_id, feedback_type in accepted.iterator(chunk_size=2000):
+        if (event_id, feedback_type) not in seen:
+            result.findings["missing"].append(Finding("missing", event_id, feedback_type, (), "", Status.ACCEPTED, pk))
+
+
+def confirm_from_export(*, finding: Finding, actor: AbstractBaseUser, reconciliation_label: str) -> Feedback:
+    """Mark the unconfirmed feedback of a confirmable finding as delivered, the export row as evidence.
+
+    Raises FeedbackRefused when the finding is not confirmable or the feedback moved on meanwhile.
+    """
+    if finding.group != "confirmable" or finding.feedback_id is None:
+        raise FeedbackRefused("Only feedback LeadConduit's export shows as recorded can be marked delivered from it.")
+    feedback = Feedback.objects.select_related("lead").get(pk=finding.feedback_id)
+    rows = ", ".join(str(number) for number in finding.row_numbers)
+    comment = f"mark delivered, evidence: {reconciliation_label}, row {rows}"
+    return confirm_feedback_delivered(feedback=feedback, actor=actor, comment=comment)
