@@ -10,7 +10,7 @@ ADMIN_SEARCH_CAP = 1000
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ["event_id", "first_name", "last_name", "email", "phone", "source_name", "received_at"]
+    list_display = ["event_id", "first_name", "last_name", "email", "phone", "source_name", "price", "received_at"]
     # Usable at a million leads: the agents' indexed search instead of icontains over five columns,
     # no count of the whole table, no date drill-down or distinct-values filter that scans it.
     search_fields = ["event_id", "first_name", "last_name", "email", "phone_digits"]
@@ -49,7 +49,7 @@ class SourceReasonWordingInline(admin.TabularInline):
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "return_window_days", "active", "intake_path"]
+    list_display = ["name", "slug", "return_window_days", "max_return_percent", "active", "intake_path"]
     list_filter = ["active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -61,6 +61,7 @@ class SourceAdmin(admin.ModelAdmin):
         "intake_token",
         "field_mapping",
         "return_window_days",
+        "max_return_percent",
         "active",
         "created_at",
         "updated_at",

@@ -2,11 +2,12 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import cast
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -113,7 +114,7 @@ def _phone_terms(query: str) -> SearchTerms | None:
     if len(digits) < 3:
         return None
     # A whole number is looked up in its b-tree index; a fragment (it may sit anywhere) in the
-    # trigram index on PostgreSQL (migration 0006), by a scan elsewhere.
+    # trigram index on PostgreSQL (migration 0007), by a scan elsewhere.
     exact = models.Q(phone_digits=digits)
     matches = exact if len(digits) == 10 else models.Q(phone_digits__contains=digits)
     if query.isdigit() and len(query) >= 6:
@@ -135,6 +136,40 @@ DEFAULT_FIELD_MAPPING = {
     "state": "state",
     "postal_code": "postal_code",
 }
+
+
+# Money fields a source may map too (the seller names the parameter), kept apart from the lead's text fields.
+DEFAULT_MONEY_MAPPING = {"price": "price"}
+PRICE_MAX_DIGITS = 10
+PRICE_PLACES = 2
+
+
+class BadPrice(ValueError):
+    """A price that is not an amount of money we can store (not a number, negative, or too large)."""
+
+
+def parse_price(value: object) -> Decimal | None:
+    """A lead's price as text or number ("12.50", 12.5, "$1,200") → Decimal with cents; blank → None.
+
+    Raises BadPrice for anything else. Floats go through their shortest text, never binary fractions.
+    """
+    if value is None or isinstance(value, bool):
+        if isinstance(value, bool):
+            raise BadPrice(f"{value!r} is not a price")
+        return None
+    text = str(value).strip().replace(",", "").removeprefix("$").strip()
+    if not text:
+        return None
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        raise BadPrice(f"{str(value)[:40]!r} is not a price") from None
+    if not price.is_finite() or price < 0:
+        raise BadPrice(f"{str(value)[:40]!r} is not a price")
+    price = price.quantize(Decimal(1).scaleb(-PRICE_PLACES))
+    if len(price.as_tuple().digits) > PRICE_MAX_DIGITS:
+        raise BadPrice(f"{str(value)[:40]!r} is too large a price")
+    return price
 
 
 def default_field_mapping() -> dict[str, str]:
@@ -173,6 +208,18 @@ class Source(models.Model):
         validators=[MaxValueValidator(3650)],
         help_text="How many days after the lead this seller accepts a return. Empty: no limit we know of.",
     )
+    max_return_percent = models.DecimalField(
+        "maximum returns (% per month)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text=(
+            "The seller's cap on returns in a calendar month, as a share of the leads received that month "
+            "(LeadExec's Maximum Return Percentage). Empty: no cap we know of."
+        ),
+    )
     active = models.BooleanField(default=True, help_text="An inactive source's deliveries are refused.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -187,9 +234,9 @@ class Source(models.Model):
         mapping = self.field_mapping or {}
         if not isinstance(mapping, dict):
             raise ValidationError({"field_mapping": 'Give an object: {"lead field": "incoming parameter"}.'})
-        unknown = sorted(set(mapping) - set(DEFAULT_FIELD_MAPPING))
+        unknown = sorted(set(mapping) - set(DEFAULT_FIELD_MAPPING) - set(DEFAULT_MONEY_MAPPING))
         if unknown:
-            known = ", ".join(DEFAULT_FIELD_MAPPING)
+            known = ", ".join([*DEFAULT_FIELD_MAPPING, *DEFAULT_MONEY_MAPPING])
             raise ValidationError({"field_mapping": f"Unknown lead field(s): {', '.join(unknown)}. Known: {known}."})
         if not all(isinstance(name, str) and name.strip() for name in mapping.values()):
             raise ValidationError({"field_mapping": "Each parameter name must be non-empty text."})
@@ -203,6 +250,13 @@ class Source(models.Model):
             for field, name in overrides.items()
             if field in DEFAULT_FIELD_MAPPING and isinstance(name, str) and name.strip()
         }
+
+    @property
+    def price_parameter(self) -> str:
+        """The incoming parameter that holds the lead's price (``price`` unless mapped, e.g. to ``cost``)."""
+        overrides = self.field_mapping if isinstance(self.field_mapping, dict) else {}
+        name = overrides.get("price")
+        return name.strip() if isinstance(name, str) and name.strip() else DEFAULT_MONEY_MAPPING["price"]
 
     def get_intake_path(self) -> str:
         return reverse("leads:intake", kwargs={"slug": self.slug})
@@ -240,7 +294,7 @@ class Lead(models.Model):
 
     event_id = models.CharField(max_length=24, unique=True, help_text="24 hex characters, lower case.")
     leadconduit_id = models.CharField("LeadConduit lead id", max_length=24, blank=True)
-    # Searched by prefix through the expression indexes of migrations 0004 and 0006 (UPPER() pattern
+    # Searched by prefix through the expression indexes of migrations 0004 and 0007 (UPPER() pattern
     # indexes on PostgreSQL, NOCASE on SQLite): a plain index here would never be used.
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -253,6 +307,14 @@ class Lead(models.Model):
     postal_code = models.CharField(max_length=20, blank=True)
     source_name = models.CharField("source", max_length=100, blank=True)
     source = models.ForeignKey(Source, on_delete=models.PROTECT, null=True, blank=True, related_name="leads")
+    price = models.DecimalField(
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_PLACES,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="What the lead cost (from the delivery, a CSV or LeadConduit's reply); empty when unknown.",
+    )
     raw_payload = models.JSONField(
         null=True, blank=True, help_text="The last delivery or CSV row this lead came from, as it arrived."
     )
@@ -265,7 +327,7 @@ class Lead(models.Model):
     class Meta:
         ordering = ["-received_at", "-id"]
         # A whole phone number is an equality lookup (db_index would add an unused LIKE index on
-        # PostgreSQL); fragments use the trigram index of migration 0006.
+        # PostgreSQL); fragments use the trigram index of migration 0007.
         indexes = [models.Index(fields=["phone_digits"], name="leads_lead_phone_digits_eq")]
 
     def __str__(self) -> str:

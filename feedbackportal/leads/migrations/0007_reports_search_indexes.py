@@ -55,7 +55,7 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0005_return_window_limit'),
+        ('leads', '0006_truth_price_and_return_cap'),
     ]
 
     operations = [
