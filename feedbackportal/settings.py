@@ -59,6 +59,9 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "feedbackportal.leads",
+    # Before feedback: the roles it makes after every migrate (feedback/defaults.py) grant imports'
+    # permission, which must exist by then.
+    "feedbackportal.imports",
     "feedbackportal.feedback",
     "feedbackportal.sandbox",
     "feedbackportal.health",
