@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_tasks_db",
+    "django_filters",
     "feedbackportal.leads",
     # Before feedback: the roles it makes after every migrate (feedback/defaults.py) grant imports'
     # permission, which must exist by then.
@@ -141,6 +142,10 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
+# The currency lead prices are in (ISO 4217); every amount is a Decimal with cents, never a float.
+CURRENCY = env_str("CURRENCY", "USD").upper()
+if not (len(CURRENCY) == 3 and CURRENCY.isalpha()):
+    raise ImproperlyConfigured(f"CURRENCY must be a three-letter ISO 4217 code such as USD, not {CURRENCY!r}")
 USE_I18N = True
 USE_TZ = True
 

@@ -24,6 +24,7 @@ from feedbackportal.leadconduit import (
     Reply,
     send_feedback,
 )
+from feedbackportal.leads.models import BadPrice, parse_price
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,13 @@ def _record_reply(feedback: Feedback, attempt: DeliveryAttempt, reply: Reply) ->
         )
         lead = feedback.lead
         changed = lead.fill_from(_storable_lead(result.lead))
+        if result.price is not None and lead.price is None:
+            # LeadConduit's own figure for what the lead cost; one we were given already stands.
+            try:
+                lead.price = parse_price(result.price)
+                changed.append("price")
+            except BadPrice:
+                logger.warning("LeadConduit's price for lead %s cannot be stored: %s", lead.pk, result.price)
         if changed:
             lead.save(update_fields=[*changed, "phone_digits", "updated_at"])
     return status

@@ -2,6 +2,7 @@
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
+from feedbackportal.feedback.caps import cap_use_for
 from feedbackportal.feedback.forms import FeedbackForm
 from feedbackportal.feedback.models import (
     LIVE_STATUSES,
@@ -28,6 +29,7 @@ def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None) -> dict:
         "lead": lead,
         "feedbacks": feedbacks,
         "form": form or FeedbackForm(),
+        "return_cap": cap_use_for(lead.source),
         "reason_groups": [
             {
                 "type": value,

@@ -6,7 +6,7 @@ from feedbackportal.leads.models import Lead, Source, SourceReasonWording
 
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
-    list_display = ["event_id", "first_name", "last_name", "email", "phone", "source_name", "received_at"]
+    list_display = ["event_id", "first_name", "last_name", "email", "phone", "source_name", "price", "received_at"]
     search_fields = ["event_id", "first_name", "last_name", "email", "phone_digits"]
     list_filter = ["source", "source_name"]
     list_select_related = ["source"]
@@ -30,7 +30,7 @@ class SourceReasonWordingInline(admin.TabularInline):
 
 @admin.register(Source)
 class SourceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "return_window_days", "active", "intake_path"]
+    list_display = ["name", "slug", "return_window_days", "max_return_percent", "active", "intake_path"]
     list_filter = ["active"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
@@ -42,6 +42,7 @@ class SourceAdmin(admin.ModelAdmin):
         "intake_token",
         "field_mapping",
         "return_window_days",
+        "max_return_percent",
         "active",
         "created_at",
         "updated_at",

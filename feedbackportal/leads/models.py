@@ -1,9 +1,10 @@
 import re
 import secrets
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -91,6 +92,40 @@ DEFAULT_FIELD_MAPPING = {
 }
 
 
+# Money fields a source may map too (the seller names the parameter), kept apart from the lead's text fields.
+DEFAULT_MONEY_MAPPING = {"price": "price"}
+PRICE_MAX_DIGITS = 10
+PRICE_PLACES = 2
+
+
+class BadPrice(ValueError):
+    """A price that is not an amount of money we can store (not a number, negative, or too large)."""
+
+
+def parse_price(value: object) -> Decimal | None:
+    """A lead's price as text or number ("12.50", 12.5, "$1,200") → Decimal with cents; blank → None.
+
+    Raises BadPrice for anything else. Floats go through their shortest text, never binary fractions.
+    """
+    if value is None or isinstance(value, bool):
+        if isinstance(value, bool):
+            raise BadPrice(f"{value!r} is not a price")
+        return None
+    text = str(value).strip().replace(",", "").removeprefix("$").strip()
+    if not text:
+        return None
+    try:
+        price = Decimal(text)
+    except InvalidOperation:
+        raise BadPrice(f"{str(value)[:40]!r} is not a price") from None
+    if not price.is_finite() or price < 0:
+        raise BadPrice(f"{str(value)[:40]!r} is not a price")
+    price = price.quantize(Decimal(1).scaleb(-PRICE_PLACES))
+    if len(price.as_tuple().digits) > PRICE_MAX_DIGITS:
+        raise BadPrice(f"{str(value)[:40]!r} is too large a price")
+    return price
+
+
 def default_field_mapping() -> dict[str, str]:
     return dict(DEFAULT_FIELD_MAPPING)
 
@@ -127,6 +162,18 @@ class Source(models.Model):
         validators=[MaxValueValidator(3650)],
         help_text="How many days after the lead this seller accepts a return. Empty: no limit we know of.",
     )
+    max_return_percent = models.DecimalField(
+        "maximum returns (% per month)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text=(
+            "The seller's cap on returns in a calendar month, as a share of the leads received that month "
+            "(LeadExec's Maximum Return Percentage). Empty: no cap we know of."
+        ),
+    )
     active = models.BooleanField(default=True, help_text="An inactive source's deliveries are refused.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -141,9 +188,9 @@ class Source(models.Model):
         mapping = self.field_mapping or {}
         if not isinstance(mapping, dict):
             raise ValidationError({"field_mapping": 'Give an object: {"lead field": "incoming parameter"}.'})
-        unknown = sorted(set(mapping) - set(DEFAULT_FIELD_MAPPING))
+        unknown = sorted(set(mapping) - set(DEFAULT_FIELD_MAPPING) - set(DEFAULT_MONEY_MAPPING))
         if unknown:
-            known = ", ".join(DEFAULT_FIELD_MAPPING)
+            known = ", ".join([*DEFAULT_FIELD_MAPPING, *DEFAULT_MONEY_MAPPING])
             raise ValidationError({"field_mapping": f"Unknown lead field(s): {', '.join(unknown)}. Known: {known}."})
         if not all(isinstance(name, str) and name.strip() for name in mapping.values()):
             raise ValidationError({"field_mapping": "Each parameter name must be non-empty text."})
@@ -157,6 +204,13 @@ class Source(models.Model):
             for field, name in overrides.items()
             if field in DEFAULT_FIELD_MAPPING and isinstance(name, str) and name.strip()
         }
+
+    @property
+    def price_parameter(self) -> str:
+        """The incoming parameter that holds the lead's price (``price`` unless mapped, e.g. to ``cost``)."""
+        overrides = self.field_mapping if isinstance(self.field_mapping, dict) else {}
+        name = overrides.get("price")
+        return name.strip() if isinstance(name, str) and name.strip() else DEFAULT_MONEY_MAPPING["price"]
 
     def get_intake_path(self) -> str:
         return reverse("leads:intake", kwargs={"slug": self.slug})
@@ -205,6 +259,14 @@ class Lead(models.Model):
     postal_code = models.CharField(max_length=20, blank=True)
     source_name = models.CharField("source", max_length=100, blank=True)
     source = models.ForeignKey(Source, on_delete=models.PROTECT, null=True, blank=True, related_name="leads")
+    price = models.DecimalField(
+        max_digits=PRICE_MAX_DIGITS,
+        decimal_places=PRICE_PLACES,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="What the lead cost (from the delivery, a CSV or LeadConduit's reply); empty when unknown.",
+    )
     raw_payload = models.JSONField(
         null=True, blank=True, help_text="The last delivery or CSV row this lead came from, as it arrived."
     )

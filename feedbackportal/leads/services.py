@@ -1,19 +1,34 @@
 """Writes for leads: a delivery from LeadConduit's delivery step stored as a lead."""
 
+from typing import NamedTuple
+
 from django.db import IntegrityError, transaction
 
-from feedbackportal.leadconduit.delivery_format import BadDelivery, extract_fields
-from feedbackportal.leads.models import Lead, Source, lead_text_length
+from feedbackportal.leadconduit.delivery_format import BadDelivery, extract_fields, lookup
+from feedbackportal.leads.models import BadPrice, Lead, Source, lead_text_length, parse_price
 
 
-def lead_receive(*, source: Source, payload: dict) -> tuple[Lead, bool]:
+class Received(NamedTuple):
+    lead: Lead
+    created: bool
+    warnings: list[str]
+
+
+def lead_receive(*, source: Source, payload: dict) -> Received:
     """Store the lead a delivery carries; a redelivery of the same event id updates it.
 
-    Returns (lead, created). Raises BadDelivery when the event id is missing or malformed, or
-    (status 409) when the event id already belongs to another source's lead.
+    A price that cannot be read is left out (the lead matters more) and named in ``warnings``.
+    Raises BadDelivery when the event id is missing or malformed, or (status 409) when the event
+    id already belongs to another source's lead.
     """
-    fields = _fitted(extract_fields(payload, source.mapping))
-    event_id = fields.pop("event_id")
+    text_fields = _fitted(extract_fields(payload, source.mapping))
+    event_id = text_fields.pop("event_id")
+    fields: dict[str, object] = dict(text_fields)
+    warnings = []
+    try:
+        fields["price"] = parse_price(lookup(payload, source.price_parameter))
+    except BadPrice as exc:
+        warnings.append(f"{exc} in '{source.price_parameter}'; the lead was stored without a price.")
     with transaction.atomic():
         lead = Lead.objects.select_for_update().filter(event_id=event_id).first()
         if lead is None:
@@ -21,18 +36,18 @@ def lead_receive(*, source: Source, payload: dict) -> tuple[Lead, bool]:
                 with transaction.atomic():
                     lead = Lead(event_id=event_id, source=source, raw_payload=payload, **fields)
                     lead.save()
-                return lead, True
+                return Received(lead, True, warnings)
             except IntegrityError:  # the same event delivered twice at once: the other one won
                 lead = Lead.objects.select_for_update().get(event_id=event_id)
         if lead.source_id not in (None, source.pk):
             raise BadDelivery("This event id belongs to a lead from another source.", status=409)
         for name, value in fields.items():
-            if value:
+            if value or (name == "price" and value is not None):
                 setattr(lead, name, value)
         lead.source, lead.source_name = source, source.name
         lead.raw_payload = payload
         lead.save()
-    return lead, False
+    return Received(lead, False, warnings)
 
 
 def _fitted(fields: dict[str, str]) -> dict[str, str]:

@@ -73,11 +73,13 @@ def intake(request: HttpRequest, slug: str) -> JsonResponse:
         return _refused(f"The body is over {MAX_BODY_BYTES} bytes.", 413)
     try:
         payload = parse_delivery(body, request.META.get("CONTENT_TYPE", ""))
-        lead, created = lead_receive(source=source, payload=payload)
+        lead, created, warnings = lead_receive(source=source, payload=payload)
     except BadDelivery as exc:
         logger.info("Lead intake for %s refused (%s): %s", source.slug, exc.status, exc.message)
         return _refused(exc.message, exc.status)
-    reply = {"outcome": "success", "lead_id": lead.pk, "created": created}
+    reply: dict[str, object] = {"outcome": "success", "lead_id": lead.pk, "created": created}
+    if warnings:
+        reply["warnings"] = warnings  # shown in the seller's delivery log
     return JsonResponse(reply, status=201 if created else 200)
 
 

@@ -7,6 +7,8 @@ charts live under the portal's Content-Security-Policy (no inline styles, no scr
 import math
 from dataclasses import dataclass, field
 
+from feedbackportal.reports.selectors import Report, WeekRow
+
 WIDTH = 720
 HEIGHT = 240
 LEFT = 48  # room for the value axis labels
@@ -168,3 +170,67 @@ def stacked_bar_chart(rows: list[tuple[str, list[tuple[str, str, float]]]], *, l
         chart.ticks.append(Tick(round(left + plot_width * step / 4, 1), _format(top_value * step / 4, False)))
     chart.legend = [(css, name) for css, name in seen.items()]
     return chart
+
+
+# ---- Charts from a report
+
+
+def weekly_chart(weeks: list[WeekRow]) -> Chart:
+    """Returns and conversions per week, side by side."""
+    categories = [week.week.strftime("%b %-d") for week in weeks]
+    return column_chart(
+        categories,
+        [
+            ("series-return", "returns", [week.returns for week in weeks]),
+            ("series-conversion", "conversions", [week.conversions for week in weeks]),
+        ],
+        label_every=max(1, len(weeks) // 12),
+    )
+
+
+def report_charts(report: Report) -> dict[str, Chart]:
+    """Every chart of the rates page, each drawn from the report's own numbers."""
+    rated_weeks = [week for week in report.weeks if week.leads]
+    team = report.team_share
+    return {
+        "weekly": weekly_chart(report.weeks),
+        "rate": column_chart(
+            [week.week.strftime("%b %-d") for week in rated_weeks],
+            [("series-return", "of leads returned", [week.return_rate or 0 for week in rated_weeks])],
+            percent=True,
+            label_every=max(1, len(rated_weeks) // 12),
+        ),
+        "sources": bar_chart(
+            [(row["source"], row["rate"] or 0, "series-return") for row in report.sources[:15]],
+            percent=True,
+            marker=report.return_rate,
+            marker_label="all sources",
+        ),
+        "reasons": bar_chart(
+            [(row["reason_text"] or "(no reason)", row["count"], "series-return") for row in report.reasons]
+        ),
+        "outcomes": stacked_bar_chart(
+            [
+                (
+                    row["label"],
+                    [
+                        ("series-accepted", "accepted", row["accepted"]),
+                        ("series-rejected", "rejected", row["rejected"]),
+                        ("series-error", "error", row["error"]),
+                        ("series-unconfirmed", "unconfirmed", row["unconfirmed"]),
+                        ("series-pending", "pending", row["pending"]),
+                    ],
+                )
+                for row in report.outcomes
+            ]
+        ),
+        "agents": bar_chart(
+            [
+                (agent.name, agent.return_share or 0, "series-flagged" if agent.flagged else "series-return")
+                for agent in report.agents
+            ],
+            percent=True,
+            marker=team,
+            marker_label="team",
+        ),
+    }

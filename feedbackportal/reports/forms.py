@@ -1,11 +1,10 @@
 from datetime import date, timedelta
+from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.http import QueryDict
 from django.utils import timezone
-
-from feedbackportal.feedback.models import FeedbackType, Reason, Status
+from django_filters.fields import ModelChoiceField
 
 OUTCOME_CHOICES = [
     ("", "Any answer"),
@@ -24,10 +23,12 @@ EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
 
 class ReportDateField(forms.DateField):
-    def __init__(self, **kwargs) -> None:
-        super().__init__(required=False, widget=DateInput(), **kwargs)
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", DateInput())
+        super().__init__(**kwargs)
 
-    def validate(self, value) -> None:
+    def validate(self, value: Any) -> None:
         super().validate(value)
         if value and not EARLIEST <= value <= LATEST:
             raise forms.ValidationError(f"Choose a date between {EARLIEST:%Y} and {LATEST:%Y}.")
@@ -40,48 +41,19 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d")
 
 
-class AgentChoiceField(forms.ModelChoiceField):
-    def label_from_instance(self, obj) -> str:
+class AgentChoiceField(ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
         return obj.get_full_name() or obj.get_username()
 
 
-class HistoryFilterForm(forms.Form):
-    """The managers' filters, read from the query string; they all combine (AND).
+class ReportFilterForm(forms.Form):
+    """The form behind the reports' FilterSet (reports.filters.HistoryFilter): dates first, then the rest."""
 
-    Bad values are reported on the field and that filter alone is left out.
-    """
+    def date_fields(self) -> list[forms.BoundField]:
+        return [self[name] for name in DATE_FILTERS if name in self.fields]
 
-    created_from = ReportDateField(label="Feedback from")
-    created_to = ReportDateField(label="Feedback to")
-    received_from = ReportDateField(label="Lead received from")
-    received_to = ReportDateField(label="Lead received to")
-    type = forms.ChoiceField(label="Type", required=False, choices=[("", "Any type"), *FeedbackType.choices])
-    reason = forms.ModelChoiceField(
-        label="Reason", required=False, queryset=Reason.objects.order_by("feedback_type", "position", "label")
-    )
-    status = forms.ChoiceField(label="Status", required=False, choices=[("", "Any status"), *Status.choices])
-    outcome = forms.ChoiceField(label="LeadConduit outcome", required=False, choices=OUTCOME_CHOICES)
-    agent = AgentChoiceField(label="Agent", required=False, queryset=get_user_model().objects.none())
-    q = forms.CharField(label="Lead", required=False, max_length=100, widget=forms.TextInput(attrs={"type": "search"}))
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["reason"].empty_label = "Any reason"
-        agent_field = self.fields["agent"]
-        agent_field.empty_label = "Any agent"
-        agent_field.queryset = get_user_model().objects.order_by("first_name", "last_name", "username")
-        self.fields["q"].widget.attrs["placeholder"] = "Name, phone, email or event id"
-
-    def date_fields(self) -> list:
-        return [self[name] for name in DATE_FILTERS]
-
-    def other_fields(self) -> list:
+    def other_fields(self) -> list[forms.BoundField]:
         return [field for field in self if field.name not in DATE_FILTERS]
-
-    def filters(self) -> dict:
-        """The valid, non-empty filters (run is_valid() first)."""
-        self.is_valid()
-        return {name: value for name, value in self.cleaned_data.items() if value not in (None, "")}
 
 
 def with_default_period(query: QueryDict, *, weeks: int = 12) -> QueryDict:

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -24,6 +25,8 @@ from feedbackportal.leads.models import Lead
 # LeadConduit. Cancelled ones were withdrawn; "not delivered" ones never arrived and are usually entered again.
 NOT_COUNTED = (Status.CANCELLED, Status.FAILED)
 COUNTED = ~Q(status__in=NOT_COUNTED)
+RETURNS = Q(feedback_type=FeedbackType.RETURN)
+CONVERSIONS = Q(feedback_type=FeedbackType.CONVERSION)
 # An agent is flagged when their share of returns is this many times the team's, over enough feedback to mean it.
 AGENT_FLAG_FACTOR = 1.5
 AGENT_FLAG_MIN_FEEDBACK = 10
@@ -52,34 +55,13 @@ def week_start(field: str) -> Func:
     return TruncWeek(field)
 
 
-def feedback_history(filters: dict) -> QuerySet[Feedback]:
-    """Feedback matching every given filter (see HistoryFilterForm), newest first, with lead and agent."""
-    query = Q()
-    if day := filters.get("created_from"):
-        query &= Q(created_at__gte=start_of(day))
-    if day := filters.get("created_to"):
-        query &= Q(created_at__lt=start_of(day + timedelta(days=1)))
-    if day := filters.get("received_from"):
-        query &= Q(lead__received_at__gte=start_of(day))
-    if day := filters.get("received_to"):
-        query &= Q(lead__received_at__lt=start_of(day + timedelta(days=1)))
-    if feedback_type := filters.get("type"):
-        query &= Q(feedback_type=feedback_type)
-    if reason := filters.get("reason"):
-        query &= Q(reason=reason)
-    if status := filters.get("status"):
-        query &= Q(status=status)
-    if outcome := filters.get("outcome"):
-        query &= Q(outcome="") if outcome == "none" else Q(outcome=outcome)
-    if agent := filters.get("agent"):
-        query &= Q(agent=agent)
-    if text := filters.get("q"):
-        # The agents' own search: phone in any format, email, name or event id (or its prefix).
-        query &= Q(lead__in=_matching_leads(text))
-    return Feedback.objects.filter(query).select_related("lead", "agent").order_by("-created_at", "-id")
+def feedback_history(feedback: QuerySet[Feedback]) -> QuerySet[Feedback]:
+    """The given (filtered) feedback newest first, with lead and agent: the history's rows."""
+    return feedback.select_related("lead", "agent").order_by("-created_at", "-id")
 
 
-def _matching_leads(text: str) -> list[int] | QuerySet[Lead]:
+def matching_lead_ids(text: str) -> list[int] | QuerySet[Lead, int]:
+    """The ids of the leads the agents' search finds for `text`, as a list when there are few."""
     # Usually a handful of leads match: as a literal list PostgreSQL plans "newest first, LIMIT 50"
     # around them; as a subquery it may walk every feedback newest first looking for them.
     matches = Lead.objects.search(text).order_by().values_list("pk", flat=True)
@@ -135,10 +117,10 @@ class Report:
     weeks: list[WeekRow]
     leads: int
     returned_leads: int
-    reasons: list[dict]
-    outcomes: list[dict]
+    reasons: list[dict[str, Any]]
+    outcomes: list[dict[str, Any]]
     agents: list[AgentRow]
-    sources: list[dict]
+    sources: list[dict[str, Any]]
     team_share: float | None = None
     totals: dict = field(default_factory=dict)
 
@@ -147,26 +129,36 @@ class Report:
         return self.returned_leads / self.leads if self.leads else None
 
 
-def _counts_per_week(counted: QuerySet[Feedback]) -> dict[date, WeekRow]:
+def _week_row(weeks: dict[date, WeekRow], value: datetime | date) -> WeekRow:
+    week = _week_of(value)
+    return weeks.setdefault(week, WeekRow(week))
+
+
+def counts_per_week(counted: QuerySet[Feedback]) -> dict[date, WeekRow]:
+    """Returns and conversions per week of submission. One query."""
     weeks: dict[date, WeekRow] = {}
     per_week = (
         counted.annotate(week=week_start("created_at"))
         .values("week")
         .annotate(
-            returns=Count("pk", filter=Q(feedback_type=FeedbackType.RETURN)),
-            conversions=Count("pk", filter=Q(feedback_type=FeedbackType.CONVERSION)),
+            returns=Count("pk", filter=RETURNS),
+            conversions=Count("pk", filter=CONVERSIONS),
         )
         .order_by()
     )
     for row in per_week:
-        week = weeks.setdefault(_week_of(row["week"]), WeekRow(_week_of(row["week"])))
+        week = _week_row(weeks, row["week"])
         week.returns, week.conversions = row["returns"], row["conversions"]
     return weeks
 
 
-def feedback_per_week(filters: dict) -> list[WeekRow]:
-    """Counted returns and conversions per week of submission, for the feedback the filters select. One query."""
-    return _fill_weeks(_counts_per_week(feedback_history(filters).order_by().select_related(None).filter(COUNTED)))
+def feedback_per_week(feedback: QuerySet[Feedback]) -> list[WeekRow]:
+    """Counted returns and conversions per week of submission, for the given (filtered) feedback. One query."""
+    return _fill_weeks(counts_per_week(_bare(feedback).filter(COUNTED)))
+
+
+def _bare(feedback: QuerySet[Feedback]) -> QuerySet[Feedback]:
+    return feedback.order_by().select_related(None)
 
 
 def _monday(day: date) -> date:
@@ -179,61 +171,59 @@ def _week_of(value: datetime | date) -> date:
     return _monday(value)
 
 
-def _period(filters: dict) -> tuple[date | None, date | None]:
-    """The lead cohort a return rate is measured on: the received range if given, else the feedback range."""
-    if filters.get("received_from") or filters.get("received_to"):
-        return filters.get("received_from"), filters.get("received_to")
-    return filters.get("created_from"), filters.get("created_to")
-
-
-def feedback_report(filters: dict) -> Report:
-    """Every number the rates page shows, for the feedback the filters select. Six queries."""
-    feedback = feedback_history(filters).order_by().select_related(None)
-    counted = feedback.filter(COUNTED)
-    returns = Q(feedback_type=FeedbackType.RETURN)
-    conversions = Q(feedback_type=FeedbackType.CONVERSION)
-
-    weeks = _counts_per_week(counted)
-
-    # Return rate: of the leads received in the period, how many were returned (by these filters).
-    start, end = _period(filters)
+def lead_cohort(start: date | None, end: date | None) -> QuerySet[Lead]:
+    """The leads received from `start` to `end` (whole days, either may be open)."""
     cohort = Lead.objects.all()
     if start:
         cohort = cohort.filter(received_at__gte=start_of(start))
     if end:
         cohort = cohort.filter(received_at__lt=start_of(end + timedelta(days=1)))
-    returned = counted.filter(returns).values("lead_id")
-    per_cohort_week = (
+    return cohort
+
+
+def returned_lead_ids(counted: QuerySet[Feedback]) -> QuerySet[Feedback, Any]:
+    return counted.filter(RETURNS).values("lead_id")
+
+
+def cohort_per_week(cohort: QuerySet[Lead], returned: QuerySet) -> dict[date, tuple[int, int]]:
+    """Per week of receipt: leads received, and how many of them are in `returned`. One query."""
+    rows = (
         cohort.annotate(week=week_start("received_at"))
         .values("week")
         .annotate(leads=Count("pk"), returned=Count("pk", filter=Q(pk__in=returned)))
+        .order_by()
     )
-    for row in per_cohort_week:
-        week = weeks.setdefault(_week_of(row["week"]), WeekRow(_week_of(row["week"])))
-        week.leads, week.returned_leads = row["leads"], row["returned"]
+    return {_week_of(row["week"]): (row["leads"], row["returned"]) for row in rows}
 
-    sources = [
+
+def return_rate_by_source(cohort: QuerySet[Lead], returned: QuerySet) -> list[dict[str, Any]]:
+    """Per source, most returns first: leads, returned leads and their share. One query."""
+    rows = (
+        cohort.values("source_name")
+        .annotate(leads=Count("pk"), returned=Count("pk", filter=Q(pk__in=returned)))
+        .order_by("-returned", "source_name")
+    )
+    return [
         {
             "source": row["source_name"] or "(no source)",
             "leads": row["leads"],
             "returned": row["returned"],
             "rate": row["returned"] / row["leads"] if row["leads"] else None,
         }
-        for row in cohort.values("source_name")
-        .annotate(leads=Count("pk"), returned=Count("pk", filter=Q(pk__in=returned)))
-        .order_by("-returned", "source_name")
+        for row in rows
     ]
 
-    reasons = list(
-        counted.filter(returns)
-        .values("reason_text")
-        .annotate(count=Count("pk"))
-        .order_by("-count", "reason_text")[:TOP_REASONS]
-    )
 
-    outcomes = []
-    by_type = {
-        row["feedback_type"]: row
+def top_reasons(counted: QuerySet[Feedback], limit: int = TOP_REASONS) -> list[dict[str, Any]]:
+    """The reasons returned most often, with their counts. One query."""
+    rows = counted.filter(RETURNS).values("reason_text").annotate(count=Count("pk")).order_by("-count", "reason_text")
+    return [dict(row) for row in rows[:limit]]
+
+
+def outcomes_by_type(feedback: QuerySet[Feedback]) -> list[dict[str, Any]]:
+    """Per feedback type, how many ended in each state (cancelled and failed included). One query."""
+    by_type: dict[str, dict[str, Any]] = {
+        row["feedback_type"]: dict(row)
         for row in feedback.values("feedback_type").annotate(
             accepted=Count("pk", filter=Q(status=Status.ACCEPTED)),
             rejected=Count("pk", filter=Q(status=Status.REJECTED)),
@@ -244,13 +234,17 @@ def feedback_report(filters: dict) -> Report:
             cancelled=Count("pk", filter=Q(status=Status.CANCELLED)),
         )
     }
-    for value, label in FeedbackType.choices:
-        row = by_type.get(value, {})
-        outcomes.append({"type": value, "label": label} | {key: row.get(key, 0) for key in OUTCOME_KEYS})
+    return [
+        {"type": value, "label": label} | {key: by_type.get(value, {}).get(key, 0) for key in OUTCOME_KEYS}
+        for value, label in FeedbackType.choices
+    ]
 
-    agent_rows = (
+
+def agent_rates(counted: QuerySet[Feedback]) -> list[AgentRow]:
+    """Returns and conversions per agent, each knowing the team's share of returns. One query."""
+    rows = (
         counted.values("agent_id", "agent__first_name", "agent__last_name", "agent__username")
-        .annotate(returns=Count("pk", filter=returns), conversions=Count("pk", filter=conversions))
+        .annotate(returns=Count("pk", filter=RETURNS), conversions=Count("pk", filter=CONVERSIONS))
         .order_by("agent__first_name", "agent__last_name", "agent__username", "agent_id")
     )
     agents = [
@@ -261,25 +255,39 @@ def feedback_report(filters: dict) -> Report:
             returns=row["returns"],
             conversions=row["conversions"],
         )
-        for row in agent_rows
+        for row in rows
     ]
-    team_returns = sum(agent.returns for agent in agents)
     team_total = sum(agent.total for agent in agents)
-    team_share = team_returns / team_total if team_total else None
+    team_share = sum(agent.returns for agent in agents) / team_total if team_total else None
     for agent in agents:
         agent.team_share = team_share
+    return agents
 
+
+def feedback_report(feedback: QuerySet[Feedback], *, period: tuple[date | None, date | None]) -> Report:
+    """Every number the rates page shows, for the given (filtered) feedback; the return rate is
+    measured on the leads received in `period`. Six queries."""
+    feedback = _bare(feedback)
+    counted = feedback.filter(COUNTED)
+    weeks = counts_per_week(counted)
+    cohort = lead_cohort(*period)
+    returned = returned_lead_ids(counted)
+    for week, (leads, returned_leads) in cohort_per_week(cohort, returned).items():
+        row = _week_row(weeks, week)
+        row.leads, row.returned_leads = leads, returned_leads
+    agents = agent_rates(counted)
+    team_returns = sum(agent.returns for agent in agents)
     ordered_weeks = _fill_weeks(weeks)
     return Report(
         weeks=ordered_weeks,
         leads=sum(week.leads for week in ordered_weeks),
         returned_leads=sum(week.returned_leads for week in ordered_weeks),
-        reasons=reasons,
-        outcomes=outcomes,
+        reasons=top_reasons(counted),
+        outcomes=outcomes_by_type(feedback),
         agents=agents,
-        sources=sources,
-        team_share=team_share,
-        totals={"returns": team_returns, "conversions": team_total - team_returns},
+        sources=return_rate_by_source(cohort, returned),
+        team_share=agents[0].team_share if agents else None,
+        totals={"returns": team_returns, "conversions": sum(agent.total for agent in agents) - team_returns},
     )
 
 
@@ -313,8 +321,8 @@ def reconciliation(month: date) -> list[dict]:
     """
     start = start_of(month)
     end = start_of((month + timedelta(days=32)).replace(day=1))
-    rows = {
-        row["feedback_type"]: row
+    rows: dict[str, dict[str, Any]] = {
+        row["feedback_type"]: dict(row)
         for row in Feedback.objects.annotate(counted_at=Coalesce("answered_at", "created_at"))
         .filter(counted_at__gte=start, counted_at__lt=end)
         .values("feedback_type")

@@ -9,12 +9,8 @@ from feedbackportal.feedback.models import Feedback
 from feedbackportal.imports.models import ImportJob, ImportRow
 from tests.conftest import new_event_id
 
-# Where main stood before the move (leads and feedback at their last migrations then, no imports app).
-BEFORE = [
-    ("leads", "0005_return_window_limit"),
-    ("feedback", "0006_reports_indexes_and_reason_changes"),
-    ("imports", None),
-]
+# The migrations that made the move; before them, ImportJob and ImportRow lived in leads.
+MOVE = [("leads", "0007_imports_hand_over_import_models"), ("feedback", "0007_imports_permission_moved")]
 
 
 def migrate(targets):
@@ -23,11 +19,21 @@ def migrate(targets):
     return executor.migrate(targets).apps
 
 
+def before_move() -> list[tuple[str, str | None]]:
+    graph = MigrationExecutor(connection).loader.graph
+    parents = [parent.key for key in MOVE for parent in graph.node_map[key].parents if parent.key[0] == key[0]]
+    return [*parents, ("imports", None)]
+
+
+def latest() -> list[tuple[str, str]]:
+    return MigrationExecutor(connection).loader.graph.leaf_nodes()
+
+
 @pytest.fixture
 def before_the_move(transactional_db):
-    old = migrate(BEFORE)
+    old = migrate(before_move())
     yield old
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate(latest())
 
 
 def make_old_rows(old) -> dict:
@@ -64,7 +70,7 @@ def make_old_rows(old) -> dict:
 
 def test_migrating_forward_keeps_the_jobs_and_their_rows(before_the_move):
     made = make_old_rows(before_the_move)
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate(latest())
     job = ImportJob.objects.get(pk=made["job"])
     assert (job.original_name, job.processed) == ("old.csv", 3)
     rows = list(ImportRow.objects.filter(job=job).order_by("row_number"))
@@ -76,7 +82,7 @@ def test_migrating_forward_keeps_the_jobs_and_their_rows(before_the_move):
 
 def test_migrating_forward_keeps_who_may_import(before_the_move):
     made = make_old_rows(before_the_move)
-    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate(latest())
     for username in ("in-group", "direct"):
         assert User.objects.get(username=username).has_perm("imports.import_data"), username
     assert not User.objects.get(username="in-group").has_perm("feedback.import_data")

@@ -1,4 +1,7 @@
+from decimal import Decimal
+
 from django import template
+from django.conf import settings
 
 from feedbackportal.leads.models import phone_digits
 
@@ -12,3 +15,21 @@ def phone(value: str) -> str:
     if len(digits) == 10:
         return f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
     return value
+
+
+@register.filter
+def money(value: Decimal | None) -> str:
+    """An amount in the portal's currency, 1,234.50 USD; an unknown amount is a dash."""
+    if value is None or value == "":
+        return "—"
+    return f"{Decimal(value):,.2f} {settings.CURRENCY}"
+
+
+@register.filter
+def percent(value: Decimal | None) -> str:
+    """A share as people write it: 14 %, 12.5 %; unknown is a dash."""
+    if value is None:
+        return "—"
+    number = Decimal(value).quantize(Decimal("0.1"))
+    text = f"{number:f}".removesuffix(".0")
+    return f"{text} %"
