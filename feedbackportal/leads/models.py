@@ -1,5 +1,6 @@
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -33,48 +34,91 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         Phone numbers match by any run of three or more digits. Event ids match in full or by
         a prefix of six or more characters.
         """
-        query = " ".join(query.split())
-        if not query:
-            return self.none()
-        lowered = query.lower()
-        if is_event_id(query):
-            return self.filter(event_id=lowered)
-        if "@" in query:
-            return self.filter(email__startswith=lowered)
-        if PHONE_CHARACTERS_RE.fullmatch(query):
-            return self._search_phone(query)
-        if "," in query:
-            last, _, first = (part.strip() for part in query.partition(","))
-            if not last:
-                return self.filter(first_name__istartswith=first) if first else self.none()
-            matches = self.filter(last_name__istartswith=last)
-            return matches.filter(first_name__istartswith=first) if first else matches
-        whole = models.Q(first_name__istartswith=query) | models.Q(last_name__istartswith=query)
-        words = query.split(" ")
-        if len(words) == 1:
-            one_word = whole | models.Q(email__startswith=lowered)
-            if EVENT_ID_PREFIX_RE.fullmatch(lowered):
-                # Hex like "5af4b9…" is an event id; a word like "Deface" may still be a name.
-                one_word |= models.Q(event_id__startswith=lowered)
-            return self.filter(one_word)
-        # "Mary Ann Van der Berg": try every split into first and last name, in either order.
-        names = whole
-        for split in range(1, min(len(words), MAX_NAME_WORDS)):
-            before, after = " ".join(words[:split]), " ".join(words[split:])
-            names |= models.Q(first_name__istartswith=before, last_name__istartswith=after)
-            names |= models.Q(first_name__istartswith=after, last_name__istartswith=before)
-        return self.filter(names)
+        match = search_terms(query)
+        return self.filter(match.matches) if match else self.none()
 
-    def _search_phone(self, query: str) -> "LeadQuerySet":
-        # "+1 512 555" is a partial number after the country code, which stored numbers do not have.
-        digits = re.sub(r"\D", "", query)[1:] if query.startswith("+1") else phone_digits(query)
-        if len(digits) < 3:
+    def ranked_search(self, query: str) -> "LeadQuerySet":
+        """search(), exact matches first (the whole name, email or number typed), then newest first.
+
+        Each row has `exact_match` (True for an exact match). Sorting on it first also keeps
+        PostgreSQL from walking the received_at index backwards until it has found enough matches
+        (seconds at a million leads for a rare fragment): it finds the matches through their own
+        indexes, then sorts the few it found.
+        """
+        match = search_terms(query)
+        if not match:
             return self.none()
-        # A whole number is looked up in the index; a fragment has to scan (it may sit anywhere).
-        matches = models.Q(phone_digits=digits) if len(digits) == 10 else models.Q(phone_digits__contains=digits)
-        if query.isdigit() and len(query) >= 6:
-            matches |= models.Q(event_id__startswith=query)  # an event id may begin with digits only
-        return self.filter(matches)
+        exact = models.Case(
+            models.When(match.exact, then=models.Value(True)),
+            default=models.Value(False),
+            output_field=models.BooleanField(),
+        )
+        return self.filter(match.matches).annotate(exact_match=exact).order_by("-exact_match", "-received_at", "-id")
+
+
+@dataclass(frozen=True)
+class SearchTerms:
+    matches: models.Q  # what the search finds
+    exact: models.Q  # which of those the agent typed in full
+
+
+def search_terms(query: str) -> SearchTerms | None:
+    """What an agent's query matches and what counts as an exact match; None when it can match nothing."""
+    query = " ".join(query.split())
+    if not query:
+        return None
+    lowered = query.lower()
+    if is_event_id(query):
+        return SearchTerms(models.Q(event_id=lowered), models.Q(event_id=lowered))
+    if "@" in query:
+        return SearchTerms(models.Q(email__startswith=lowered), models.Q(email=lowered))
+    if PHONE_CHARACTERS_RE.fullmatch(query):
+        return _phone_terms(query)
+    if "," in query:
+        last, _, first = (part.strip() for part in query.partition(","))
+        if not last:
+            if not first:
+                return None
+            return SearchTerms(models.Q(first_name__istartswith=first), models.Q(first_name__iexact=first))
+        if not first:
+            return SearchTerms(models.Q(last_name__istartswith=last), models.Q(last_name__iexact=last))
+        return SearchTerms(
+            models.Q(last_name__istartswith=last, first_name__istartswith=first),
+            models.Q(last_name__iexact=last, first_name__iexact=first),
+        )
+    whole = models.Q(first_name__istartswith=query) | models.Q(last_name__istartswith=query)
+    whole_exact = models.Q(first_name__iexact=query) | models.Q(last_name__iexact=query)
+    words = query.split(" ")
+    if len(words) == 1:
+        one_word = whole | models.Q(email__startswith=lowered)
+        if EVENT_ID_PREFIX_RE.fullmatch(lowered):
+            # Hex like "5af4b9…" is an event id; a word like "Deface" may still be a name.
+            one_word |= models.Q(event_id__startswith=lowered)
+        return SearchTerms(one_word, whole_exact | models.Q(email=lowered))
+    # "Mary Ann Van der Berg": try every split into first and last name, in either order.
+    names, exact = whole, whole_exact
+    for split in range(1, min(len(words), MAX_NAME_WORDS)):
+        before, after = " ".join(words[:split]), " ".join(words[split:])
+        names |= models.Q(first_name__istartswith=before, last_name__istartswith=after)
+        names |= models.Q(first_name__istartswith=after, last_name__istartswith=before)
+        exact |= models.Q(first_name__iexact=before, last_name__iexact=after)
+        exact |= models.Q(first_name__iexact=after, last_name__iexact=before)
+    return SearchTerms(names, exact)
+
+
+def _phone_terms(query: str) -> SearchTerms | None:
+    # "+1 512 555" is a partial number after the country code, which stored numbers do not have.
+    digits = re.sub(r"\D", "", query)[1:] if query.startswith("+1") else phone_digits(query)
+    if len(digits) < 3:
+        return None
+    # A whole number is looked up in its b-tree index; a fragment (it may sit anywhere) in the
+    # trigram index on PostgreSQL (migration 0007), by a scan elsewhere.
+    exact = models.Q(phone_digits=digits)
+    matches = exact if len(digits) == 10 else models.Q(phone_digits__contains=digits)
+    if query.isdigit() and len(query) >= 6:
+        matches |= models.Q(event_id__startswith=query)  # an event id may begin with digits only
+        exact |= models.Q(event_id=query)
+    return SearchTerms(matches, exact)
 
 
 # Lead field → the parameter LeadConduit's delivery step (or a CSV) calls it, unless a source says otherwise.
@@ -248,11 +292,13 @@ class Lead(models.Model):
 
     event_id = models.CharField(max_length=24, unique=True, help_text="24 hex characters, lower case.")
     leadconduit_id = models.CharField("LeadConduit lead id", max_length=24, blank=True)
-    first_name = models.CharField(max_length=100, blank=True, db_index=True)
-    last_name = models.CharField(max_length=100, blank=True, db_index=True)
-    email = models.CharField(max_length=254, blank=True, db_index=True)
+    # Searched by prefix through the expression indexes of migrations 0004 and 0007 (UPPER() pattern
+    # indexes on PostgreSQL, NOCASE on SQLite): a plain index here would never be used.
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.CharField(max_length=254, blank=True)
     phone = models.CharField(max_length=40, blank=True)
-    phone_digits = models.CharField(max_length=20, blank=True, db_index=True, editable=False)
+    phone_digits = models.CharField(max_length=20, blank=True, editable=False)
     address = models.CharField(max_length=200, blank=True)
     city = models.CharField(max_length=100, blank=True)
     state = models.CharField(max_length=50, blank=True)
@@ -278,6 +324,9 @@ class Lead(models.Model):
 
     class Meta:
         ordering = ["-received_at", "-id"]
+        # A whole phone number is an equality lookup (db_index would add an unused LIKE index on
+        # PostgreSQL); fragments use the trigram index of migration 0007.
+        indexes = [models.Index(fields=["phone_digits"], name="leads_lead_phone_digits_eq")]
 
     def __str__(self) -> str:
         return self.full_name or f"Event {self.event_id}"

@@ -28,7 +28,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
-    leads = list(Lead.objects.search(query)[: SEARCH_LIMIT + 1]) if query else []
+    leads = list(Lead.objects.ranked_search(query)[: SEARCH_LIMIT + 1]) if query else []
     if len(leads) == 1 and not request.htmx:
         # Enter without JavaScript: one match opens it straight away.
         return redirect("leads:detail", pk=leads[0].pk)

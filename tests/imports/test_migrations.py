@@ -10,7 +10,7 @@ from feedbackportal.imports.models import ImportJob, ImportRow
 from tests.conftest import new_event_id
 
 # The migrations that made the move; before them, ImportJob and ImportRow lived in leads.
-MOVE = [("leads", "0007_imports_hand_over_import_models"), ("feedback", "0007_imports_permission_moved")]
+MOVE = [("leads", "0008_imports_hand_over_import_models"), ("feedback", "0007_imports_permission_moved")]
 
 
 def migrate(targets):

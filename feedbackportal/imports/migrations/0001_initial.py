@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('leads', '0007_imports_hand_over_import_models'),
+        ('leads', '0008_imports_hand_over_import_models'),
         ('feedback', '0001_initial'),
         ('contenttypes', '0002_remove_content_type_name'),
         ('auth', '0012_alter_user_first_name_max_length'),

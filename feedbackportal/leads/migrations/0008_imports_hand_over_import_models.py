@@ -7,7 +7,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0006_truth_price_and_return_cap'),
+        ('leads', '0007_reports_search_indexes'),
     ]
 
     operations = [
