@@ -14,7 +14,7 @@ from feedbackportal.leads.models import DEFAULT_FIELD_MAPPING, Source
 
 PREVIEW_ROWS = 5
 # Lead fields a CSV may fill: what a delivery carries, plus when the lead arrived and a source name.
-IMPORT_FIELDS = [*DEFAULT_FIELD_MAPPING, "received_at", "source_name"]
+IMPORT_FIELDS = [*DEFAULT_FIELD_MAPPING, "received_at", "source_name", "price"]
 FIELD_LABELS = {
     "event_id": "Event id (required)",
     "leadconduit_id": "LeadConduit lead id",
@@ -28,6 +28,7 @@ FIELD_LABELS = {
     "postal_code": "Postal code",
     "received_at": "Received at (date)",
     "source_name": "Source name",
+    "price": "Price (what the lead cost)",
 }
 # Header spellings seen in CRM and LeadConduit exports, compared without case, spaces or punctuation.
 COLUMN_ALIASES = {
@@ -43,6 +44,7 @@ COLUMN_ALIASES = {
     "postal_code": ["postalcode", "zip", "zipcode", "postcode"],
     "received_at": ["receivedat", "submissiontimestamp", "timestamp", "createdat", "received", "date"],
     "source_name": ["source", "sourcename"],
+    "price": ["price", "cost", "leadprice", "leadcost", "amount"],
 }
 
 OpenBinary = Callable[[], IO[bytes]]
@@ -93,6 +95,8 @@ def guess_mapping(header: list[str], source: Source | None = None) -> dict[str, 
         candidates = [field, *COLUMN_ALIASES.get(field, [])]
         if field in DEFAULT_FIELD_MAPPING:
             candidates.insert(0, (source.mapping if source else DEFAULT_FIELD_MAPPING)[field])
+        elif field == "price" and source is not None:
+            candidates.insert(0, source.price_parameter)  # what the source calls it in deliveries, e.g. cost
         for candidate in candidates:
             if column_key(candidate) in by_key:
                 mapping[field] = by_key[column_key(candidate)]

@@ -12,7 +12,7 @@ from feedbackportal.imports.csv_reader import FIELD_LABELS, IMPORT_FIELDS, Impor
 from feedbackportal.imports.models import ImportJob, ImportRow, RowResult
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leadconduit.delivery_format import clean_text
-from feedbackportal.leads.models import Lead, Source, lead_text_length
+from feedbackportal.leads.models import BadPrice, Lead, Source, lead_text_length, parse_price
 
 BATCH_SIZE = 500
 DATE_FORMATS = ["%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%m/%d/%Y", "%m/%d/%y", "%Y/%m/%d %H:%M:%S"]
@@ -75,7 +75,7 @@ def _import_lead_batch(
             result = RowResult.CREATED
         else:
             for name, value in values.items():
-                if value:
+                if value or name == "price":  # a price of zero is a price; a blank one never gets here
                     setattr(lead, name, value)
             if source is not None:
                 lead.source, lead.source_name = source, source.name
@@ -119,6 +119,14 @@ def _lead_values(row: list[str], columns: dict[str, int]) -> tuple[dict[str, Any
             if received is None:
                 return None, f"“{raw_date[:40]}” is not a date we can read (use e.g. 2026-03-05 14:30)."
             values["received_at"] = received
+    if "price" in values:
+        raw_price = values.pop("price")
+        try:
+            price = parse_price(raw_price)
+        except BadPrice:
+            return None, f"“{raw_price[:40]}” is not a price we can read (use e.g. 18.50)."
+        if price is not None:
+            values["price"] = price
     fitted = {
         name: value[: lead_text_length(name)] if isinstance(value, str) else value for name, value in values.items()
     }
