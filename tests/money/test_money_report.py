@@ -131,7 +131,7 @@ def test_the_rates_page_shows_money_and_cap_use(manager_client, autocover, make_
         [cell.get_text(" ", strip=True) for cell in row.select("td")]
         for row in page.select("[data-table=caps] tbody tr")
     ]
-    assert caps == [["AutoCover Direct", "20 %", "5", "1", "20 % at the cap"]]
+    assert caps == [["AutoCover Direct", "20 %", "5", "1", "20 % next return passes it"]]
 
 
 def test_the_money_csv_has_leadconduits_column_names_and_plain_decimals(
