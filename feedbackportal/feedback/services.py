@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackAction, FeedbackType, Reason, Status
-from feedbackportal.feedback.tasks import deliver
+from feedbackportal.feedback.tasks import enqueue_delivery
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leads.models import Lead, reason_text_for
 
@@ -57,8 +57,7 @@ def submit_feedback(
                 agent=agent,
                 idempotency_key=idempotency_key or uuid.uuid4(),
             )
-            feedback.task_id = str(deliver.enqueue(feedback.pk).id)
-            feedback.save(update_fields=["task_id"])
+            enqueue_delivery(feedback)
     except IntegrityError:
         if idempotency_key is not None:
             earlier = Feedback.objects.filter(idempotency_key=idempotency_key).first()
@@ -152,8 +151,7 @@ def resend_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str
                 attempts_before_resend=F("attempt_count"),
             )
             if updated:
-                task_id = str(deliver.enqueue(feedback.pk).id)
-                Feedback.objects.filter(pk=feedback.pk).update(task_id=task_id)
+                enqueue_delivery(feedback)
                 _record_action(feedback, actor, ActionKind.RESENT, comment, to_status=Status.QUEUED)
     except IntegrityError:
         raise _live_conflict(feedback, "resent") from None
