@@ -16,8 +16,8 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 
-from feedbackportal.feedback.models import Feedback, FeedbackType, Status
-from feedbackportal.feedback.services import FeedbackRefused, confirm_feedback_delivered
+from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackType, Status
+from feedbackportal.feedback.services import FeedbackRefused, resolve_feedback
 
 BATCH = 500
 # The portal's status, as the outcome LeadConduit records for it.
@@ -164,4 +164,4 @@ def confirm_from_export(*, finding: Finding, actor: AbstractBaseUser, reconcilia
     feedback = Feedback.objects.select_related("lead").get(pk=finding.feedback_id)
     rows = ", ".join(str(number) for number in finding.row_numbers)
     comment = f"mark delivered, evidence: {reconciliation_label}, row {rows}"
-    return confirm_feedback_delivered(feedback=feedback, actor=actor, comment=comment)
+    return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.CONFIRMED, comment=comment)
