@@ -21,6 +21,7 @@ from feedbackportal.feedback.models import (
 from feedbackportal.feedback.tasks import enqueue_delivery
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leads.models import Lead, reason_text_for
+from feedbackportal.people import display_name
 
 
 class FeedbackRefused(Exception):
@@ -188,10 +189,10 @@ def _changes(action: str, actor: AbstractBaseUser) -> dict[str, Any]:
                 "attempts_before_resend": F("attempt_count"),
             }
         case ActionKind.CONFIRMED:
-            message = f"Marked as delivered by {_name(actor)}, who found it in LeadConduit."
+            message = f"Marked as delivered by {display_name(actor)}, who found it in LeadConduit."
             return {"status_message": message[:500], "next_attempt_at": None}
         case _:
-            return {"status_message": f"Cancelled by {_name(actor)}."[:500], "next_attempt_at": None}
+            return {"status_message": f"Cancelled by {display_name(actor)}."[:500], "next_attempt_at": None}
 
 
 def _checked_comment(comment: str, *, required: bool, action: str) -> str:
@@ -237,8 +238,3 @@ def _live_conflict(feedback: Feedback, done: str) -> FeedbackRefused:
         f"from {date_format(timezone.localtime(live.created_at), 'M j, H:i')}); this one was not {done}.",
         existing=live,
     )
-
-
-def _name(user: AbstractBaseUser) -> str:
-    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
-    return full_name or user.get_username()
