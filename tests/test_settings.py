@@ -76,3 +76,32 @@ def test_a_bad_setting_stops_start_up_with_a_clear_message(name, value, message)
     result = run_django("pass", **{name: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "change-me-to-50-or-more-random-characters-0123456789abcdefghij",  # .env.example's placeholder
+        "short-but-random-Q7x9",
+        "a" * 60,  # long enough, but too few distinct characters for the deploy check
+    ],
+)
+def test_production_refuses_a_placeholder_or_weak_secret_key(key):
+    result = run_django("pass", SECRET_KEY=key)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+    assert "at least 50 characters" in result.stderr
+
+
+def test_health_is_exempt_from_the_https_redirect_so_a_plain_http_check_works():
+    result = run_django(
+        "from django.test import Client\n"
+        "r = Client().get('/health/', HTTP_HOST='feedback.example.com')\n"
+        "s = Client().get('/accounts/login/', HTTP_HOST='feedback.example.com')\n"
+        "print(r.status_code, s.status_code)",
+        DATABASE_URL="sqlite:///:memory:",
+    )
+    assert result.returncode == 0, result.stderr
+    health, login = result.stdout.split()
+    assert health != "301"
+    assert login == "301"

@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -39,7 +39,7 @@ def submit_feedback(
     feedback_type: str,
     reason: Reason | None,
     note: str = "",
-    agent: AbstractBaseUser | None = None,
+    agent: User | None = None,
     idempotency_key: uuid.UUID | None = None,
 ) -> Feedback:
     """Record a feedback and enqueue its delivery, both in one transaction.
@@ -127,7 +127,7 @@ COMMENT_LIMIT = 2000
 DONE = {ActionKind.RESENT: "resent", ActionKind.CONFIRMED: "marked as delivered", ActionKind.CANCELLED: "cancelled"}
 
 
-def resolve_feedback(*, feedback: Feedback, actor: AbstractBaseUser, action: str, comment: str = "") -> Feedback:
+def resolve_feedback(*, feedback: Feedback, actor: User, action: str, comment: str = "") -> Feedback:
     """Resend, mark delivered or cancel a feedback (``action``, an ActionKind), as models.TRANSITIONS allows.
 
     Acts only if the feedback is still as the caller saw it (its status and attempt count);
@@ -164,22 +164,22 @@ def resolve_feedback(*, feedback: Feedback, actor: AbstractBaseUser, action: str
     return feedback
 
 
-def resend_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str = "") -> Feedback:
+def resend_feedback(*, feedback: Feedback, actor: User, comment: str = "") -> Feedback:
     """Queue an unconfirmed or failed feedback for one more delivery (a fresh round of retries)."""
     return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.RESENT, comment=comment)
 
 
-def confirm_feedback_delivered(*, feedback: Feedback, actor: AbstractBaseUser, comment: str) -> Feedback:
+def confirm_feedback_delivered(*, feedback: Feedback, actor: User, comment: str) -> Feedback:
     """Count it as accepted because a person found it in LeadConduit (the comment says where)."""
     return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.CONFIRMED, comment=comment)
 
 
-def cancel_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str) -> Feedback:
+def cancel_feedback(*, feedback: Feedback, actor: User, comment: str) -> Feedback:
     """Stop it for good: not sent (again), no longer live. Cannot overtake a worker's claim."""
     return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.CANCELLED, comment=comment)
 
 
-def _changes(action: str, actor: AbstractBaseUser) -> dict[str, Any]:
+def _changes(action: str, actor: User) -> dict[str, Any]:
     match action:
         case ActionKind.RESENT:
             return {

@@ -49,7 +49,9 @@ def parse_delivery(body: bytes, content_type: str) -> dict:
             "Unsupported Content-Type; send application/json, application/x-www-form-urlencoded or text/xml.",
             status=415,
         )
-    return _clean(data, depth=0)
+    cleaned = _clean(data, depth=0)
+    assert isinstance(cleaned, dict)  # _load_* return mappings, and _clean keeps their shape
+    return cleaned
 
 
 def extract_fields(data: Mapping, mapping: Mapping[str, str]) -> dict[str, str]:

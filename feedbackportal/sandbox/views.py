@@ -11,7 +11,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -77,7 +77,7 @@ class _Refusal(Exception):
 
 @csrf_exempt
 @login_not_required
-def feedback(request: HttpRequest, fault: str = "") -> HttpResponse:
+def feedback(request: HttpRequest, fault: str = "") -> HttpResponseBase:
     # Headers are cut to the columns' lengths (PostgreSQL refuses longer values); nothing else changes.
     call = SandboxCall(
         fault=fault[:20],
@@ -89,6 +89,7 @@ def feedback(request: HttpRequest, fault: str = "") -> HttpResponse:
         authorization=request.META.get("HTTP_AUTHORIZATION", "")[:200],
         body=storable_text(request.body),
     )
+    response: HttpResponseBase | None
     if fault and fault not in FAULTS:
         response = HttpResponse(f"No such fault mode: {fault}", status=404, content_type="text/plain")
     else:
@@ -100,12 +101,12 @@ def feedback(request: HttpRequest, fault: str = "") -> HttpResponse:
             response = HttpResponse(refusal.text, status=refusal.status, content_type="text/plain")
     call.status = response.status_code
     call.response_content_type = response.get("Content-Type", "")[:100]
-    call.response_body = "" if response.streaming else storable_text(response.content[:65536])
+    call.response_body = storable_text(response.content[:65536]) if isinstance(response, HttpResponse) else ""
     call.save()
     return response
 
 
-def _fault_response(fault: str, request: HttpRequest) -> HttpResponse | None:
+def _fault_response(fault: str, request: HttpRequest) -> HttpResponseBase | None:
     if fault == "flaky":
         failures = int(request.GET.get("fail", "1") or 1)
         earlier = SandboxCall.objects.filter(fault="flaky", event_id=request.GET.get("event_id", "")[:100]).count()
