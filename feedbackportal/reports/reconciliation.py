@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q
 
 from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackType, Status
@@ -154,7 +154,7 @@ def _flag_missing(result: Reconciliation, seen: set[tuple[str, str]], period: tu
             result.findings["missing"].append(Finding("missing", event_id, feedback_type, (), "", Status.ACCEPTED, pk))
 
 
-def confirm_from_export(*, finding: Finding, actor: AbstractBaseUser, reconciliation_label: str) -> Feedback:
+def confirm_from_export(*, finding: Finding, actor: User, reconciliation_label: str) -> Feedback:
     """Mark the unconfirmed feedback of a confirmable finding as delivered, the export row as evidence.
 
     Raises FeedbackRefused when the finding is not confirmable or the feedback moved on meanwhile.
