@@ -6,7 +6,6 @@ from feedbackportal.feedback.caps import cap_use_for
 from feedbackportal.feedback.forms import FeedbackForm
 from feedbackportal.feedback.models import (
     LIVE_STATUSES,
-    NEEDS_ATTENTION_STATUSES,
     DeliveryAttempt,
     Feedback,
     FeedbackType,
@@ -42,13 +41,6 @@ def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None) -> dict:
     }
 
 
-QUEUE_FILTERS = {
-    "all": NEEDS_ATTENTION_STATUSES,
-    Status.UNCONFIRMED.value: (Status.UNCONFIRMED,),
-    Status.FAILED.value: (Status.FAILED,),
-}
-
-
 def needs_attention_count() -> int:
     return Feedback.objects.needs_attention().count()
 
@@ -62,11 +54,11 @@ def needs_attention_counts() -> dict[str, int]:
     return counts | {"all": counts["unconfirmed"] + counts["failed"]}
 
 
-def attention_queue(status_filter: str) -> QuerySet[Feedback]:
-    """Unconfirmed and/or failed feedback, oldest first, with what one queue row shows."""
+def attention_queue() -> QuerySet[Feedback]:
+    """Feedback waiting for a manager, oldest first, with what one queue row shows."""
     last_attempt = DeliveryAttempt.objects.filter(feedback=OuterRef("pk")).order_by("-number")
     return (
-        Feedback.objects.filter(status__in=QUEUE_FILTERS[status_filter])
+        Feedback.objects.needs_attention()
         .select_related("lead", "agent")
         .annotate(attempt_total=Count("attempts"), last_error=Subquery(last_attempt.values("error")[:1]))
         .order_by("created_at", "id")

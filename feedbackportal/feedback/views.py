@@ -7,10 +7,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from feedbackportal.feedback.filters import AttentionQueueFilter
 from feedbackportal.feedback.forms import EventFeedbackForm, FeedbackForm, ResolutionForm
 from feedbackportal.feedback.models import ActionKind, Feedback, Status
 from feedbackportal.feedback.selectors import (
-    QUEUE_FILTERS,
     attention_queue,
     feedback_for_resolution,
     feedback_panel,
@@ -94,10 +94,9 @@ RESOLVED = {
 @require_GET
 @permission_required(RESOLVE, raise_exception=True)
 def queue(request: AuthedHttpRequest) -> HttpResponse:
-    status_filter = request.GET.get("status", "all")
-    if status_filter not in QUEUE_FILTERS:
-        status_filter = "all"
-    page = Paginator(attention_queue(status_filter), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    filterset = AttentionQueueFilter(request.GET, queryset=attention_queue())
+    status_filter = filterset.current_tab
+    page = Paginator(filterset.qs, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     counts = needs_attention_counts()
     tabs = [
         {"value": Status.UNCONFIRMED.value, "label": Status.UNCONFIRMED.label, "count": counts["unconfirmed"]},
