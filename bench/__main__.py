@@ -189,8 +189,10 @@ def reports_bench() -> None:
 
 
 def import_bench() -> None:
-    from feedbackportal.leads import services
-    from feedbackportal.leads.models import ImportKind
+    from feedbackportal.imports import lead_batches, runner
+    from feedbackportal.imports.csv_reader import guess_mapping
+    from feedbackportal.imports.models import ImportKind
+    from feedbackportal.imports.services import import_job_create
 
     rows = int(os.environ.get("BENCH_IMPORT_ROWS", "50000"))
     feedback_rows = int(os.environ.get("BENCH_FEEDBACK_ROWS", "5000"))
@@ -215,16 +217,16 @@ def import_bench() -> None:
                 ]
             )
     header = next(csv.reader(path.open()))
-    mapping = services.guess_mapping(header)
+    mapping = guess_mapping(header)
     print(f"File: {rows:,} rows, {path.stat().st_size / 1e6:.1f} MB\n")
 
     def run(label: str, *, traced: bool, kind: str = ImportKind.LEADS, file: Path = path, **fields) -> None:
-        job = services.import_job_create(kind=kind, uploaded=None, name=file.name, **fields)
+        job = import_job_create(kind=kind, uploaded=None, name=file.name, **fields)
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         if traced:
             tracemalloc.start()
         started = time.perf_counter()
-        job = services.run_import(job, lambda: file.open("rb"))
+        job = runner.run_import(job, lambda: file.open("rb"))
         elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1] if traced else None
         tracemalloc.stop()
@@ -234,7 +236,7 @@ def import_bench() -> None:
         memory = f"peak Python allocations {peak / 1e6:.1f} MB (tracemalloc, which slows the run)" if traced else ""
         print(f"  {'':<34} process peak RSS grew {rss_growth / 1024:.1f} MB{'; ' + memory if memory else ''}")
 
-    print(f"Lead import (streamed, batches of {services.BATCH_SIZE}):")
+    print(f"Lead import (streamed, batches of {lead_batches.BATCH_SIZE}):")
     run(f"{rows:,} new leads", traced=False, column_mapping=mapping)
     run(f"the same {rows:,} again (updates)", traced=True, column_mapping=mapping)
 

@@ -60,6 +60,9 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "django_filters",
     "feedbackportal.leads",
+    # Before feedback: the roles it makes after every migrate (feedback/defaults.py) grant imports'
+    # permission, which must exist by then.
+    "feedbackportal.imports",
     "feedbackportal.feedback",
     "feedbackportal.sandbox",
     "feedbackportal.health",

@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("feedbackportal.leads.urls")),
     path("feedback/", include("feedbackportal.feedback.urls")),
+    path("imports/", include("feedbackportal.imports.urls")),
     path("reports/", include("feedbackportal.reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -19,7 +19,7 @@ CONVERSION_REASONS = [
     ("Application submitted", "Application submitted"),
 ]
 # Role → permissions (app_label.codename) beyond what every logged-in user may do.
-MANAGER_PERMISSIONS = ["feedback.resolve_feedback", "feedback.view_reports", "feedback.import_data"]
+MANAGER_PERMISSIONS = ["feedback.resolve_feedback", "feedback.view_reports", "imports.import_data"]
 # Admins keep the catalog, leads and users in the Django admin (membership of Admin grants is_staff,
 # see feedback/signals.py); audit records and delivery history stay read-only there.
 ADMIN_PERMISSIONS = [

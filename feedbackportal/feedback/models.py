@@ -116,7 +116,6 @@ class Feedback(models.Model):
         permissions = [
             ("resolve_feedback", "Can resend, confirm or cancel unconfirmed and failed feedback"),
             ("view_reports", "Can see all feedback history, reports, the audit trail and exports"),
-            ("import_data", "Can import leads and bulk feedback from CSV files"),
         ]
         constraints = [
             models.UniqueConstraint(

@@ -8,26 +8,30 @@ sweepers and workers may run at once.
   LeadConduit, so it becomes *unconfirmed* for a person to resolve.
 - A feedback claimed but with no attempt recorded: nothing was sent, so it is queued again.
 - A queued or due feedback with no live task: a new delivery task is enqueued.
-- A CSV import that stopped moving and has no live task: it is resumed where it stopped.
+- Whatever other apps connect to ``sweeping`` (the imports app resumes CSV imports that stopped).
 """
 
 import logging
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from feedbackportal.feedback import tasks
 from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Status
-from feedbackportal.leads.models import ImportJob, ImportStatus
-from feedbackportal.leads.tasks import run_import
 
 logger = logging.getLogger(__name__)
+
+# Sent with ``now`` by every sweep; each receiver puts right what its app owns and returns
+# {what it did: count}, reported in SweepReport.others. The sweep needs no import of those apps.
+sweeping = Signal()
 
 
 @dataclass
@@ -35,10 +39,10 @@ class SweepReport:
     unconfirmed: int = 0
     requeued: int = 0
     reenqueued: int = 0
-    imports_resumed: int = 0
+    others: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.unconfirmed or self.requeued or self.reenqueued or self.imports_resumed)
+        return bool(self.unconfirmed or self.requeued or self.reenqueued or any(self.others.values()))
 
 
 def stuck_after() -> timedelta:
@@ -52,7 +56,9 @@ def sweep() -> SweepReport:
     for feedback in Feedback.objects.filter(status=Status.SENDING, updated_at__lt=now - stuck_after()):
         _recover_sending(feedback, report)
     _reenqueue_orphans(now, report)
-    _resume_imports(now, report)
+    for _, counts in sweeping.send(sender=SweepReport, now=now):
+        for name, count in cast(dict[str, int], counts).items():
+            report.others[name] = report.others.get(name, 0) + count
     if report:
         logger.warning("Sweep: %s", report)
     return report
@@ -88,7 +94,7 @@ def _reenqueue_orphans(now, report: SweepReport) -> None:
         Q(status=Status.QUEUED, updated_at__lt=now - grace) | Q(status=Status.RETRYING, next_attempt_at__lt=now - grace)
     )
     for feedback in waiting.only("pk", "status", "task_id", "updated_at"):
-        if _task_alive(feedback.task_id, now):
+        if task_alive(feedback.task_id, now):
             continue
         with transaction.atomic():
             updated = Feedback.objects.filter(pk=feedback.pk, status=feedback.status, task_id=feedback.task_id).update(
@@ -100,28 +106,8 @@ def _reenqueue_orphans(now, report: SweepReport) -> None:
         report.reenqueued += 1
 
 
-def _resume_imports(now, report: SweepReport) -> None:
-    # An import whose worker died stops moving; its batches committed with their results, so a new
-    # task picks it up where it stopped (bulk feedback rows carry fixed idempotency keys).
-    stale = now - stuck_after()
-    waiting = ImportJob.objects.filter(status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING)).filter(
-        Q(heartbeat_at__lt=stale)
-        | Q(heartbeat_at__isnull=True, created_at__lt=now - timedelta(seconds=settings.SWEEP_GRACE_SECONDS))
-    )
-    for job in waiting.only("pk", "status", "task_id"):
-        if _task_alive(job.task_id, now):
-            continue
-        with transaction.atomic():
-            updated = ImportJob.objects.filter(pk=job.pk, status=job.status, task_id=job.task_id).update(
-                task_id=str(run_import.enqueue(job.pk).id), status=ImportStatus.QUEUED
-            )
-            if not updated:
-                transaction.set_rollback(True)
-                continue
-        report.imports_resumed += 1
-
-
-def _task_alive(task_id: str, now) -> bool:
+def task_alive(task_id: str, now: datetime) -> bool:
+    """Whether a task id names a task that is waiting, or running and not stuck."""
     if not task_id:
         return False
     try:

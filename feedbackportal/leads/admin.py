@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 
-from feedbackportal.leads.models import ImportJob, Lead, Source, SourceReasonWording
+from feedbackportal.leads.models import Lead, Source, SourceReasonWording
 
 ADMIN_SEARCH_CAP = 1000
 
@@ -78,13 +78,3 @@ class SourceAdmin(admin.ModelAdmin):
         if obj is not None and obj.leads.exists():
             return False
         return super().has_delete_permission(request, obj)
-
-
-@admin.register(ImportJob)
-class ImportJobAdmin(admin.ModelAdmin):
-    list_display = ["pk", "kind", "original_name", "status", "processed", "total_rows", "created_by", "created_at"]
-    list_filter = ["kind", "status"]
-    readonly_fields = [field.name for field in ImportJob._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False

@@ -3,9 +3,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import cast
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -344,9 +342,9 @@ class Lead(models.Model):
         """What save() does before writing; call it before bulk_create/bulk_update, which skip save()."""
         self.event_id = self.event_id.strip().lower()
         self.email = self.email.strip().lower()
-        self.phone_digits = phone_digits(self.phone)[: _max_length("phone_digits")]
-        if self.source_id is not None and not self.source_name and self.source is not None:
-            self.source_name = self.source.name[: _max_length("source_name")]
+        self.phone_digits = phone_digits(self.phone)[: lead_text_length("phone_digits")]
+        if not self.source_name and self.source_id is not None and self.source is not None:
+            self.source_name = self.source.name[: lead_text_length("source_name")]
 
     @property
     def full_name(self) -> str:
@@ -383,97 +381,14 @@ class Lead(models.Model):
             ("phone", data.phone_1),
         ):
             if theirs and not getattr(self, ours):
-                setattr(self, ours, theirs[: _max_length(ours)])
+                setattr(self, ours, theirs[: lead_text_length(ours)])
                 changed.append(ours)
         return changed
 
 
-def _max_length(name: str) -> int | None:
-    return cast(models.CharField, Lead._meta.get_field(name)).max_length
-
-
-class ImportKind(models.TextChoices):
-    LEADS = "leads", "Leads"
-    FEEDBACK = "feedback", "Bulk feedback"
-
-
-class ImportStatus(models.TextChoices):
-    MAPPING = "mapping", "Waiting for the column mapping"
-    QUEUED = "queued", "Waiting for the worker"
-    RUNNING = "running", "Importing"
-    DONE = "done", "Done"
-    FAILED = "failed", "Stopped"
-
-
-class ImportJob(models.Model):
-    """One CSV import (leads, or bulk feedback), its progress counters and where its file is."""
-
-    kind = models.CharField(max_length=20, choices=ImportKind.choices)
-    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
-    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
-    original_name = models.CharField(max_length=255, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs"
-    )
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs")
-    # Lead imports: lead field → CSV column header.
-    column_mapping = models.JSONField(default=dict, blank=True)
-    feedback_type = models.CharField(max_length=20, blank=True)
-    total_rows = models.PositiveIntegerField(null=True, blank=True)
-    processed = models.PositiveIntegerField(default=0)
-    created_count = models.PositiveIntegerField("created", default=0)
-    updated_count = models.PositiveIntegerField("updated", default=0)
-    skipped_count = models.PositiveIntegerField("skipped", default=0)
-    error = models.TextField(blank=True)
-    task_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Set with every batch: an import that stopped moving while its worker is gone gets resumed.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.get_kind_display()} import #{self.pk} ({self.original_name})"
-
-    def get_absolute_url(self) -> str:
-        return reverse("leads:import_detail", kwargs={"pk": self.pk})
-
-    @property
-    def is_pending(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
-
-    @property
-    def percent(self) -> int:
-        if self.status == ImportStatus.DONE:
-            return 100
-        if not self.total_rows:
-            return 0
-        return min(100, self.processed * 100 // self.total_rows)
-
-
-class RowResult(models.TextChoices):
-    CREATED = "created", "Created"
-    UPDATED = "updated", "Updated"
-    SKIPPED = "skipped", "Skipped"
-
-
-class ImportRow(models.Model):
-    """What happened to one row of an imported file."""
-
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
-    row_number = models.PositiveIntegerField(help_text="Line of the data row in the file, the header being line 1.")
-    event_id = models.CharField(max_length=100, blank=True)
-    result = models.CharField(max_length=20, choices=RowResult.choices)
-    message = models.CharField(max_length=500, blank=True)
-    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    feedback_id = models.BigIntegerField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["job", "row_number"]
-        indexes = [models.Index(fields=["job", "result", "row_number"], name="import_row_by_result")]
-
-    def __str__(self) -> str:
-        return f"Row {self.row_number}: {self.result}"
+def lead_text_length(name: str) -> int:
+    """How many characters the Lead text column ``name`` holds (what imports and deliveries cut to)."""
+    field = Lead._meta.get_field(name)
+    if not isinstance(field, models.CharField) or field.max_length is None:
+        raise TypeError(f"Lead.{name} is not a text column with a length.")
+    return field.max_length

@@ -3,32 +3,19 @@ import binascii
 import hmac
 import logging
 
-from django.contrib import messages
-from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.files.storage import default_storage
-from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.feedback.selectors import feedback_panel
+from feedbackportal.htmx import HtmxHttpRequest
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leadconduit.delivery_format import MAX_BODY_BYTES, BadDelivery, parse_delivery
-from feedbackportal.leads.forms import ColumnMappingForm, FeedbackUploadForm, LeadUploadForm
-from feedbackportal.leads.models import ImportJob, ImportKind, ImportStatus, Lead, RowResult, Source
-from feedbackportal.leads.services import (
-    FIELD_LABELS,
-    ImportRefused,
-    csv_preview,
-    guess_mapping,
-    import_job_create,
-    import_job_start,
-    import_results,
-    lead_receive,
-)
-from feedbackportal.spreadsheet import csv_download
+from feedbackportal.leads.models import Lead, Source
+from feedbackportal.leads.services import lead_receive
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +24,7 @@ SEARCH_LIMIT = 25
 
 @require_GET
 @vary_on_headers("HX-Request")
-def search(request: HttpRequest) -> HttpResponse:
+def search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
@@ -113,104 +100,3 @@ def _authenticated(request: HttpRequest, source: Source) -> bool:
             return False
         given = decoded.partition(":")[2]
     return bool(expected) and hmac.compare_digest(given.encode("utf-8", "replace"), expected)
-
-
-# ---- Imports (managers): leads and bulk feedback from CSV files
-
-IMPORT = "feedback.import_data"
-RESULTS_PAGE_SIZE = 100
-JOBS_PAGE_SIZE = 50
-
-
-@require_GET
-@permission_required(IMPORT, raise_exception=True)
-def imports(request: HttpRequest) -> HttpResponse:
-    jobs = ImportJob.objects.select_related("created_by", "source")
-    page = Paginator(jobs, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "imports/list.html", {"page": page})
-
-
-@require_http_methods(["GET", "POST"])
-@permission_required(IMPORT, raise_exception=True)
-def import_leads(request: HttpRequest) -> HttpResponse:
-    form = LeadUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        job = import_job_create(
-            kind=ImportKind.LEADS,
-            uploaded=upload,
-            name=upload.name,
-            user=request.user,
-            source=form.cleaned_data["source"],
-        )
-        return redirect("leads:import_mapping", pk=job.pk)
-    return render(request, "imports/upload_leads.html", {"form": form}, status=422 if form.errors else 200)
-
-
-@require_http_methods(["GET", "POST"])
-@permission_required(IMPORT, raise_exception=True)
-def import_mapping(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(ImportJob.objects.select_related("source"), pk=pk, kind=ImportKind.LEADS)
-    if job.status != ImportStatus.MAPPING:
-        return redirect(job)
-    try:
-        header, sample = csv_preview(lambda: default_storage.open(job.file.name, "rb"))
-    except ImportRefused as exc:
-        job.status, job.error = ImportStatus.FAILED, exc.message
-        job.save(update_fields=["status", "error"])
-        messages.error(request, exc.message)
-        return redirect(job)
-    form = ColumnMappingForm(request.POST or None, header=header, initial=guess_mapping(header, job.source))
-    if request.method == "POST" and form.is_valid():
-        import_job_start(job=job, column_mapping=form.mapping())
-        return redirect(job)
-    context = {"job": job, "form": form, "header": header, "sample": sample}
-    return render(request, "imports/mapping.html", context, status=422 if form.errors else 200)
-
-
-@require_http_methods(["GET", "POST"])
-@permission_required(IMPORT, raise_exception=True)
-def import_feedback(request: HttpRequest) -> HttpResponse:
-    form = FeedbackUploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
-        upload = form.cleaned_data["file"]
-        job = import_job_create(
-            kind=ImportKind.FEEDBACK,
-            uploaded=upload,
-            name=upload.name,
-            user=request.user,
-            feedback_type=form.cleaned_data["feedback_type"],
-        )
-        import_job_start(job=job)
-        return redirect(job)
-    return render(request, "imports/upload_feedback.html", {"form": form}, status=422 if form.errors else 200)
-
-
-@require_GET
-@vary_on_headers("HX-Request")
-@permission_required(IMPORT, raise_exception=True)
-def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(ImportJob.objects.select_related("created_by", "source"), pk=pk)
-    if job.status == ImportStatus.MAPPING:
-        return redirect("leads:import_mapping", pk=job.pk)
-    result_filter = request.GET.get("result", "")
-    if result_filter not in RowResult.values:
-        result_filter = ""
-    rows = job.rows.select_related("lead").order_by("row_number")
-    if result_filter:
-        rows = rows.filter(result=result_filter)
-    context = {
-        "job": job,
-        "rows": Paginator(rows, RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
-        "result_filter": result_filter,
-        "mapping": [(FIELD_LABELS.get(field, field), column) for field, column in job.column_mapping.items()],
-    }
-    template = "imports/detail.html#progress" if request.htmx else "imports/detail.html"
-    return render(request, template, context)
-
-
-@require_GET
-@permission_required(IMPORT, raise_exception=True)
-def import_result_file(request: HttpRequest, pk: int) -> StreamingHttpResponse:
-    job = get_object_or_404(ImportJob, pk=pk)
-    return csv_download(import_results(job), f"import-{job.pk}-results.csv")

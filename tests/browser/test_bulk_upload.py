@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from feedbackportal.feedback.models import Feedback
-from feedbackportal.leads.models import ImportJob
+from feedbackportal.imports.models import ImportJob
 from tests.conftest import new_event_id
 from tests.imports.conftest import csv_bytes
 

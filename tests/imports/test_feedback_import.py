@@ -11,14 +11,15 @@ from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from feedbackportal.feedback.models import Feedback, Reason, Status
-from feedbackportal.leads import services
-from feedbackportal.leads.models import ImportJob, ImportKind, ImportStatus, SourceReasonWording
+from feedbackportal.imports import runner, services
+from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.leads.models import SourceReasonWording
 from feedbackportal.sandbox.models import SandboxCall
 from tests.conftest import new_event_id
 from tests.imports.conftest import csv_bytes, upload
 
 pytestmark = pytest.mark.django_db
-IMPORT_FEEDBACK = reverse("leads:import_feedback")
+IMPORT_FEEDBACK = reverse("imports:upload_feedback")
 
 
 def html(response) -> BeautifulSoup:
@@ -31,7 +32,7 @@ def run_file(tmp_path, rows, feedback_type="return", user=None) -> ImportJob:
     job = services.import_job_create(
         kind=ImportKind.FEEDBACK, uploaded=None, name=path.name, feedback_type=feedback_type, user=user
     )
-    return services.run_import(job, lambda: path.open("rb"))
+    return runner.run_import(job, lambda: path.open("rb"))
 
 
 def results(job: ImportJob) -> list[tuple[int, str, str]]:
@@ -135,7 +136,7 @@ def test_running_a_job_again_never_records_a_row_twice(tmp_path, make_lead):
     lead = make_lead()
     job = run_file(tmp_path, [[lead.event_id, "Wrong number"]])
     ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED)
-    services.run_import(job, lambda: io.BytesIO(csv_bytes([[lead.event_id, "Wrong number"]])))
+    runner.run_import(job, lambda: io.BytesIO(csv_bytes([[lead.event_id, "Wrong number"]])))
     assert Feedback.objects.count() == 1
     assert job.rows.count() == 1
 
@@ -181,7 +182,7 @@ def test_a_manager_uploads_and_gets_per_row_results_and_a_result_file(
     rows_shown = [[td.get_text(" ", strip=True) for td in tr.select("td")] for tr in page.select("tbody tr")]
     assert [row[:3] for row in rows_shown] == [["2", lead.event_id, "Created"], ["3", rows[2][0], "Skipped"]]
 
-    download = manager_client.get(reverse("leads:import_results", kwargs={"pk": job.pk}))
+    download = manager_client.get(reverse("imports:results", kwargs={"pk": job.pk}))
     assert download["Content-Disposition"] == f'attachment; filename="import-{job.pk}-results.csv"'
     lines = list(csv.reader(io.StringIO(b"".join(download.streaming_content).decode("utf-8-sig"))))
     feedback = Feedback.objects.get()
@@ -195,7 +196,7 @@ def test_a_manager_uploads_and_gets_per_row_results_and_a_result_file(
 def test_the_result_file_never_hands_a_spreadsheet_a_formula(manager_client):
     job = ImportJob.objects.create(kind="feedback", status=ImportStatus.DONE, feedback_type="return")
     job.rows.create(row_number=2, event_id='=HYPERLINK("http://x")', result="skipped", message="-1+1")
-    download = manager_client.get(reverse("leads:import_results", kwargs={"pk": job.pk}))
+    download = manager_client.get(reverse("imports:results", kwargs={"pk": job.pk}))
     text = b"".join(download.streaming_content).decode("utf-8")
     assert text.startswith("\ufeff")  # so a spreadsheet reads it as UTF-8
     lines = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))

@@ -6,8 +6,9 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from feedbackportal.feedback.sweeper import sweep
-from feedbackportal.leads.models import ImportJob, ImportKind, ImportStatus, Lead
-from feedbackportal.leads.services import import_job_create, import_job_start
+from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.imports.services import import_job_create, import_job_start
+from feedbackportal.leads.models import Lead
 from tests.conftest import new_event_id
 from tests.imports.conftest import upload
 
@@ -36,21 +37,21 @@ def worker_died_during(job: ImportJob) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_an_import_whose_worker_died_is_resumed_by_the_sweeper(started_import, run_worker):
     worker_died_during(started_import)
-    assert sweep().imports_resumed == 1
+    assert sweep().others["imports_resumed"] == 1
     run_worker()
     job = ImportJob.objects.get(pk=started_import.pk)
     assert job.status == ImportStatus.DONE
     assert (job.created_count, job.processed) == (5, 5)
     assert Lead.objects.count() == 5
-    assert sweep().imports_resumed == 0
+    assert sweep().others["imports_resumed"] == 0
 
 
 def test_an_import_that_is_still_moving_is_left_alone(started_import):
     worker_died_during(started_import)
     ImportJob.objects.filter(pk=started_import.pk).update(heartbeat_at=timezone.now())
-    assert sweep().imports_resumed == 0
+    assert sweep().others["imports_resumed"] == 0
 
 
 def test_a_queued_import_with_its_task_waiting_is_left_alone(started_import):
     ImportJob.objects.filter(pk=started_import.pk).update(created_at=timezone.now() - LONG_AGO)
-    assert sweep().imports_resumed == 0  # its task is READY: a worker will take it
+    assert sweep().others["imports_resumed"] == 0  # its task is READY: a worker will take it

@@ -9,8 +9,9 @@ from django.core.management import call_command
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from feedbackportal.leads import services
-from feedbackportal.leads.models import ImportJob, ImportKind, ImportStatus, Lead, Source
+from feedbackportal.imports import csv_reader, lead_batches, runner, services
+from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.leads.models import Lead, Source
 from tests.conftest import new_event_id
 from tests.imports.conftest import csv_bytes, upload
 
@@ -32,9 +33,9 @@ def run_file(tmp_path, rows, *, mapping=None, source=None) -> ImportJob:
         uploaded=None,
         name=path.name,
         source=source,
-        column_mapping=mapping or services.guess_mapping(header, source),
+        column_mapping=mapping or csv_reader.guess_mapping(header, source),
     )
-    return services.run_import(job, lambda: path.open("rb"))
+    return runner.run_import(job, lambda: path.open("rb"))
 
 
 def results(job: ImportJob) -> list[tuple[int, str, str]]:
@@ -110,7 +111,7 @@ def test_columns_are_mapped_by_the_managers_choice(tmp_path):
 
 def test_the_guess_reads_crm_and_leadconduit_headers_and_the_sources_own_names(db):
     source = Source.objects.create(name="S", slug="s", field_mapping={"phone": "cell"})
-    assert services.guess_mapping([*HEADER, "cell", "ZIP"], source) == {
+    assert csv_reader.guess_mapping([*HEADER, "cell", "ZIP"], source) == {
         "event_id": "Event ID",
         "first_name": "First Name",
         "last_name": "Last Name",
@@ -146,7 +147,7 @@ def test_an_interrupted_import_goes_on_from_where_it_stopped(tmp_path):
     )
     # Three rows were in when its worker died; the sweeper put it back in the queue.
     ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED, processed=3, total_rows=7)
-    job = services.run_import(ImportJob.objects.get(pk=job.pk), lambda: path.open("rb"))
+    job = runner.run_import(ImportJob.objects.get(pk=job.pk), lambda: path.open("rb"))
     assert job.processed == 7
     assert list(job.rows.values_list("row_number", flat=True)) == [5, 6, 7, 8]
     assert set(Lead.objects.values_list("event_id", flat=True)) == {row[0] for row in rows[4:]}
@@ -159,7 +160,7 @@ def test_a_job_already_running_is_not_run_a_second_time(tmp_path):
         kind=ImportKind.LEADS, uploaded=None, name="x.csv", column_mapping={"event_id": "event_id"}
     )
     ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING)
-    job = services.run_import(ImportJob.objects.get(pk=job.pk), lambda: path.open("rb"))
+    job = runner.run_import(ImportJob.objects.get(pk=job.pk), lambda: path.open("rb"))
     assert (job.status, job.processed) == (ImportStatus.RUNNING, 0)
     assert not Lead.objects.exists()
 
@@ -172,7 +173,7 @@ def test_starting_an_import_twice_enqueues_it_once(tmp_path):
 
 
 def test_memory_stays_bounded_whatever_the_number_of_rows(tmp_path, monkeypatch):
-    monkeypatch.setattr(services, "BATCH_SIZE", 200)
+    monkeypatch.setattr(lead_batches, "BATCH_SIZE", 200)
 
     def peak(rows: int) -> int:
         lines = [["event_id", "first_name", "email"]]
@@ -184,11 +185,11 @@ def test_memory_stays_bounded_whatever_the_number_of_rows(tmp_path, monkeypatch)
             kind=ImportKind.LEADS,
             uploaded=None,
             name=path.name,
-            column_mapping=services.guess_mapping(["event_id", "first_name", "email"]),
+            column_mapping=csv_reader.guess_mapping(["event_id", "first_name", "email"]),
         )
         tracemalloc.start()
         try:
-            services.run_import(job, lambda: path.open("rb"))
+            runner.run_import(job, lambda: path.open("rb"))
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
@@ -202,12 +203,12 @@ def test_memory_stays_bounded_whatever_the_number_of_rows(tmp_path, monkeypatch)
 # ---- The pages
 
 
-IMPORT_LEADS = reverse("leads:import_leads")
+IMPORT_LEADS = reverse("imports:upload_leads")
 
 
 def test_agents_cannot_import(agent_client):
     assert agent_client.get(IMPORT_LEADS).status_code == 403
-    assert agent_client.get(reverse("leads:imports")).status_code == 403
+    assert agent_client.get(reverse("imports:list")).status_code == 403
     assert agent_client.post(IMPORT_LEADS, {"file": upload([["event_id"]])}).status_code == 403
     assert not ImportJob.objects.exists()
 
@@ -218,7 +219,7 @@ def test_a_manager_uploads_maps_with_a_preview_and_sees_the_results(manager_clie
     rows = [["Lead Event", "First Name", "Phone 1"], [event_id, "Ann", "512-555-0101"], ["oops", "Bob", ""]]
     response = manager_client.post(IMPORT_LEADS, {"file": upload(rows), "source": source.pk})
     job = ImportJob.objects.get()
-    assert response["Location"] == reverse("leads:import_mapping", kwargs={"pk": job.pk})
+    assert response["Location"] == reverse("imports:mapping", kwargs={"pk": job.pk})
     assert (job.status, job.created_by, job.source, job.original_name) == (
         ImportStatus.MAPPING,
         manager,
@@ -256,7 +257,7 @@ def test_a_manager_uploads_maps_with_a_preview_and_sees_the_results(manager_clie
 def test_the_mapping_needs_an_event_id_column(manager_client):
     manager_client.post(IMPORT_LEADS, {"file": upload([["a", "b"], ["1", "2"]])})
     job = ImportJob.objects.get()
-    response = manager_client.post(reverse("leads:import_mapping", kwargs={"pk": job.pk}), {"first_name": "a"})
+    response = manager_client.post(reverse("imports:mapping", kwargs={"pk": job.pk}), {"first_name": "a"})
     assert response.status_code == 422
     assert "Choose the column that holds the event id." in html(response).select_one("form [role=alert]").get_text()
     job.refresh_from_db()

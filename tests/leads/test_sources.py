@@ -176,7 +176,6 @@ def test_admins_keep_sources_with_their_wording_in_the_admin(admin_client, retur
     data["field_mapping"] = '{"colour": "x"}'
     refused = admin_client.post(reverse("admin:leads_source_change", args=[source.pk]), data)
     assert "Unknown lead field(s): colour" in refused.content.decode()
-    assert admin_client.get(reverse("admin:leads_importjob_changelist")).status_code == 200
 
 
 def test_a_return_window_longer_than_ten_years_is_refused(source):

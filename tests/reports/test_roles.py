@@ -136,7 +136,7 @@ def test_roles_carry_the_permissions_of_their_lane(db):
         perms = Permission.objects.filter(group__name=role).select_related("content_type")
         return {f"{perm.content_type.app_label}.{perm.codename}" for perm in perms}
 
-    manager_perms = {"feedback.resolve_feedback", "feedback.view_reports", "feedback.import_data"}
+    manager_perms = {"feedback.resolve_feedback", "feedback.view_reports", "imports.import_data"}
     assert codes("Agent") == set()
     assert codes("Manager") == manager_perms
     admin_extras = {"feedback.change_reason", "feedback.view_reasonchange", "auth.change_user"}

@@ -8,7 +8,8 @@ class Command(BaseCommand):
 
     def handle(self, **options) -> None:
         report = sweep()
+        others = "".join(f", {name.replace('_', ' ')}: {count}" for name, count in report.others.items())
         self.stdout.write(
-            f"unconfirmed: {report.unconfirmed}, queued again: {report.requeued}, re-enqueued: {report.reenqueued}, "
-            f"imports resumed: {report.imports_resumed}"
+            f"unconfirmed: {report.unconfirmed}, queued again: {report.requeued}, re-enqueued: {report.reenqueued}"
+            f"{others}"
         )

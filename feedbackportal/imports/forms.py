@@ -1,8 +1,11 @@
+from typing import Any
+
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
 
 from feedbackportal.feedback.models import FeedbackType
+from feedbackportal.imports.csv_reader import FIELD_LABELS, IMPORT_FIELDS
 from feedbackportal.leads.models import Source
-from feedbackportal.leads.services import FIELD_LABELS, IMPORT_FIELDS
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
@@ -14,9 +17,9 @@ class CsvUploadForm(forms.Form):
         error_messages={"required": "Choose a CSV file.", "empty": "The file is empty."},
     )
 
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        if upload.size > MAX_UPLOAD_BYTES:
+    def clean_file(self) -> UploadedFile:
+        upload: UploadedFile = self.cleaned_data["file"]
+        if upload.size is not None and upload.size > MAX_UPLOAD_BYTES:
             raise forms.ValidationError(
                 f"The file is over {MAX_UPLOAD_BYTES // 1024 // 1024} MB; use the import command for it."
             )
@@ -44,7 +47,7 @@ class FeedbackUploadForm(CsvUploadForm):
 class ColumnMappingForm(forms.Form):
     """One choice per lead field: which column of the file holds it."""
 
-    def __init__(self, *args, header: list[str], **kwargs) -> None:
+    def __init__(self, *args: Any, header: list[str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         choices = [("", "— not imported —"), *((name, name) for name in header if name)]
         for field in IMPORT_FIELDS:

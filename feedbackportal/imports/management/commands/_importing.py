@@ -1,12 +1,14 @@
 """What the two import commands share: finding the user, running the job in-process, printing rows."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
 
-from feedbackportal.leads import services
-from feedbackportal.leads.models import ImportJob, ImportStatus, RowResult
+from feedbackportal.imports.models import ImportJob, ImportStatus, RowResult
+from feedbackportal.imports.runner import run_import
 
 
 def checked_path(path: str) -> Path:
@@ -16,7 +18,7 @@ def checked_path(path: str) -> Path:
     return file
 
 
-def user_named(username: str | None):
+def user_named(username: str | None) -> AbstractBaseUser | None:
     if not username:
         return None
     user = get_user_model().objects.filter(username=username).first()
@@ -26,7 +28,7 @@ def user_named(username: str | None):
 
 
 def run_and_report(command: BaseCommand, job: ImportJob, file: Path, *, every_row: bool) -> None:
-    job = services.run_import(job, lambda: file.open("rb"))
+    job = run_import(job, lambda: file.open("rb"))
     for number, event_id, result, message, _ in _rows(job, every_row=every_row):
         line = f"row {number:>6}  {event_id or '-':<24}  {result:<8}  {message}".rstrip()
         command.stdout.write(command.style.WARNING(line) if result == RowResult.SKIPPED else line)
@@ -38,7 +40,7 @@ def run_and_report(command: BaseCommand, job: ImportJob, file: Path, *, every_ro
         raise CommandError(job.error or "The import did not finish.")
 
 
-def _rows(job: ImportJob, *, every_row: bool):
+def _rows(job: ImportJob, *, every_row: bool) -> Iterator[tuple[int, str, str, str, int | None]]:
     rows = job.rows.order_by("row_number")
     if not every_row:
         rows = rows.filter(result=RowResult.SKIPPED)

@@ -1,10 +1,15 @@
 """Import leads from a CSV file on this machine, in this process (for files too large to upload)."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
-from feedbackportal.leads import services
-from feedbackportal.leads.management.commands._importing import checked_path, run_and_report, user_named
-from feedbackportal.leads.models import ImportKind, Source
+from feedbackportal.imports.csv_reader import IMPORT_FIELDS, ImportRefused, csv_preview, guess_mapping
+from feedbackportal.imports.management.commands._importing import checked_path, run_and_report, user_named
+from feedbackportal.imports.models import ImportKind
+from feedbackportal.imports.services import import_job_create
+from feedbackportal.leads.models import Source
 
 
 class Command(BaseCommand):
@@ -14,13 +19,13 @@ class Command(BaseCommand):
         "(every row with -v 2) and the totals."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("file")
         parser.add_argument("--source", help="Slug of the source the new leads belong to.")
         parser.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN")
         parser.add_argument("--user", help="Username recorded as the importer.")
 
-    def handle(self, *, file: str, source: str | None, map: list[str], user: str | None, **options) -> None:
+    def handle(self, *, file: str, source: str | None, map: list[str], user: str | None, **options: Any) -> None:
         path = checked_path(file)
         chosen = None
         if source:
@@ -28,14 +33,14 @@ class Command(BaseCommand):
             if chosen is None:
                 raise CommandError(f"No source with slug {source!r}.")
         try:
-            header, _ = services.csv_preview(lambda: path.open("rb"))
-        except services.ImportRefused as exc:
+            header, _ = csv_preview(lambda: path.open("rb"))
+        except ImportRefused as exc:
             raise CommandError(exc.message) from None
-        mapping = services.guess_mapping(header, chosen)
+        mapping = guess_mapping(header, chosen)
         for item in map:
             field, _, column = item.partition("=")
-            if field not in services.IMPORT_FIELDS:
-                raise CommandError(f"Unknown field {field!r}; known: {', '.join(services.IMPORT_FIELDS)}.")
+            if field not in IMPORT_FIELDS:
+                raise CommandError(f"Unknown field {field!r}; known: {', '.join(IMPORT_FIELDS)}.")
             if column and column not in header:
                 raise CommandError(f"The file has no column {column!r}.")
             mapping[field] = column
@@ -43,7 +48,7 @@ class Command(BaseCommand):
         if "event_id" not in mapping:
             raise CommandError("No column holds the event id; name it with --map event_id=COLUMN.")
         self.stdout.write("Columns: " + ", ".join(f"{field} ← {column!r}" for field, column in mapping.items()))
-        job = services.import_job_create(
+        job = import_job_create(
             kind=ImportKind.LEADS,
             uploaded=None,
             name=path.name,

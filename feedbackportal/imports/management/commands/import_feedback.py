@@ -1,11 +1,14 @@
 """Bulk feedback from LeadConduit's "Import Feedback" CSV, through the same service and outbox as agents."""
 
+from argparse import ArgumentParser
+from typing import Any
+
 from django.core.management.base import BaseCommand
 
 from feedbackportal.feedback.models import FeedbackType
-from feedbackportal.leads import services
-from feedbackportal.leads.management.commands._importing import checked_path, run_and_report, user_named
-from feedbackportal.leads.models import ImportKind
+from feedbackportal.imports.management.commands._importing import checked_path, run_and_report, user_named
+from feedbackportal.imports.models import ImportKind
+from feedbackportal.imports.services import import_job_create
 
 
 class Command(BaseCommand):
@@ -14,14 +17,14 @@ class Command(BaseCommand):
         "optional) and queue each for delivery by the worker. Prints every row's result and the totals."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("file")
         parser.add_argument("--type", required=True, choices=FeedbackType.values, dest="feedback_type")
         parser.add_argument("--user", help="Username recorded as the agent of every feedback.")
 
-    def handle(self, *, file: str, feedback_type: str, user: str | None, **options) -> None:
+    def handle(self, *, file: str, feedback_type: str, user: str | None, **options: Any) -> None:
         path = checked_path(file)
-        job = services.import_job_create(
+        job = import_job_create(
             kind=ImportKind.FEEDBACK,
             uploaded=None,
             name=path.name,

@@ -1,0 +1,39 @@
+"""What lead and feedback imports share: rows in batches, and recording a batch's results."""
+
+from collections.abc import Iterator
+
+from django.db import reset_queries
+from django.db.models import F
+from django.utils import timezone
+
+from feedbackportal.imports.models import ImportJob, ImportRow, RowResult
+
+Batch = list[tuple[int, list[str]]]
+
+
+def batches(rows: Iterator[list[str]], *, first_row: int, skip: int, size: int) -> Iterator[Batch]:
+    """(row number, row) in batches, leaving out the rows an earlier run already imported."""
+    batch: Batch = []
+    for index, row in enumerate(rows):
+        if index < skip:
+            continue
+        batch.append((first_row + index, row))
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def record_batch(job: ImportJob, results: list[ImportRow]) -> None:
+    """Store a batch's row results and move the job's counters (inside the batch's transaction)."""
+    ImportRow.objects.bulk_create(results)
+    reset_queries()  # with DEBUG on, Django keeps every query's SQL: memory would grow with the file
+    counts = {result: sum(1 for row in results if row.result == result) for result in RowResult.values}
+    ImportJob.objects.filter(pk=job.pk).update(
+        processed=F("processed") + len(results),
+        created_count=F("created_count") + counts[RowResult.CREATED],
+        updated_count=F("updated_count") + counts[RowResult.UPDATED],
+        skipped_count=F("skipped_count") + counts[RowResult.SKIPPED],
+        heartbeat_at=timezone.now(),
+    )

@@ -1,0 +1,110 @@
+"""Reading an uploaded CSV: rows streamed from the file, the preview, and guessing the column mapping."""
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import IO
+
+from feedbackportal.imports.models import ImportKind
+from feedbackportal.leadconduit import is_event_id
+from feedbackportal.leadconduit.delivery_format import clean_text
+from feedbackportal.leads.models import DEFAULT_FIELD_MAPPING, Source
+
+PREVIEW_ROWS = 5
+# Lead fields a CSV may fill: what a delivery carries, plus when the lead arrived and a source name.
+IMPORT_FIELDS = [*DEFAULT_FIELD_MAPPING, "received_at", "source_name"]
+FIELD_LABELS = {
+    "event_id": "Event id (required)",
+    "leadconduit_id": "LeadConduit lead id",
+    "first_name": "First name",
+    "last_name": "Last name",
+    "email": "Email",
+    "phone": "Phone",
+    "address": "Address",
+    "city": "City",
+    "state": "State",
+    "postal_code": "Postal code",
+    "received_at": "Received at (date)",
+    "source_name": "Source name",
+}
+# Header spellings seen in CRM and LeadConduit exports, compared without case, spaces or punctuation.
+COLUMN_ALIASES = {
+    "event_id": ["eventid", "leadconduiteventid", "event"],
+    "leadconduit_id": ["leadid", "leadconduitid", "leadconduitleadid"],
+    "first_name": ["firstname", "first", "givenname"],
+    "last_name": ["lastname", "last", "surname", "familyname"],
+    "email": ["email", "emailaddress"],
+    "phone": ["phone", "phone1", "phonenumber", "mobile", "homephone", "primaryphone"],
+    "address": ["address", "address1", "street", "streetaddress"],
+    "city": ["city"],
+    "state": ["state", "region"],
+    "postal_code": ["postalcode", "zip", "zipcode", "postcode"],
+    "received_at": ["receivedat", "submissiontimestamp", "timestamp", "createdat", "received", "date"],
+    "source_name": ["source", "sourcename"],
+}
+
+OpenBinary = Callable[[], IO[bytes]]
+
+
+class ImportRefused(Exception):
+    """The file cannot be imported at all (not just some rows); the message is for the manager."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@contextmanager
+def text_rows(open_binary: OpenBinary) -> Iterator[Iterator[list[str]]]:
+    """CSV rows from a binary file, decoded as UTF-8 (a BOM is skipped; undecodable bytes become �).
+
+    Blank lines are left out, so row numbers count the rows that have something in them.
+    """
+    with open_binary() as binary:
+        text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        try:
+            yield (row for row in csv.reader(text) if row)
+        finally:
+            text.detach()
+
+
+def csv_preview(open_binary: OpenBinary, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:
+    """The header and the first few data rows, read without loading the file."""
+    try:
+        with text_rows(open_binary) as reader:
+            header = next(reader, [])
+            sample = [row for _, row in zip(range(rows), reader, strict=False)]
+    except csv.Error as exc:
+        raise ImportRefused(f"This is not a CSV file we can read: {exc}") from None
+    if not header:
+        raise ImportRefused("The file is empty.")
+    return [clean_text(name).strip() for name in header], sample
+
+
+def guess_mapping(header: list[str], source: Source | None = None) -> dict[str, str]:
+    """Lead field → the header column that most likely holds it."""
+    by_key: dict[str, str] = {}
+    for name in header:
+        by_key.setdefault(column_key(name), name)
+    mapping = {}
+    for field in IMPORT_FIELDS:
+        candidates = [field, *COLUMN_ALIASES.get(field, [])]
+        if field in DEFAULT_FIELD_MAPPING:
+            candidates.insert(0, (source.mapping if source else DEFAULT_FIELD_MAPPING)[field])
+        for candidate in candidates:
+            if column_key(candidate) in by_key:
+                mapping[field] = by_key[column_key(candidate)]
+                break
+    return mapping
+
+
+def column_key(name: str) -> str:
+    """A header name compared without case, spaces or punctuation."""
+    return re.sub(r"[^a-z0-9]", "", name.casefold())
+
+
+def is_header(kind: str, row: list[str]) -> bool:
+    # A lead file always has a header (the columns are mapped by name); LeadConduit's feedback file may not.
+    return kind == ImportKind.LEADS or not is_event_id(row[0].strip())

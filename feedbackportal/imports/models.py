@@ -1,0 +1,99 @@
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from feedbackportal.feedback.models import Feedback
+from feedbackportal.leads.models import Lead, Source
+
+
+class ImportKind(models.TextChoices):
+    LEADS = "leads", "Leads"
+    FEEDBACK = "feedback", "Bulk feedback"
+
+
+class ImportStatus(models.TextChoices):
+    MAPPING = "mapping", "Waiting for the column mapping"
+    QUEUED = "queued", "Waiting for the worker"
+    RUNNING = "running", "Importing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Stopped"
+
+
+class ImportJob(models.Model):
+    """One CSV import (leads, or bulk feedback), its progress counters and where its file is."""
+
+    kind = models.CharField(max_length=20, choices=ImportKind.choices)
+    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    file = models.FileField(upload_to="imports/%Y/%m/", blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs"
+    )
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, null=True, blank=True, related_name="import_jobs")
+    # Lead imports: lead field → CSV column header.
+    column_mapping = models.JSONField(default=dict, blank=True)
+    feedback_type = models.CharField(max_length=20, blank=True)
+    total_rows = models.PositiveIntegerField(null=True, blank=True)
+    processed = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField("created", default=0)
+    updated_count = models.PositiveIntegerField("updated", default=0)
+    skipped_count = models.PositiveIntegerField("skipped", default=0)
+    error = models.TextField(blank=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Set with every batch: an import that stopped moving while its worker is gone gets resumed.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        # The tables were made when imports lived in the leads app; they keep their names and rows.
+        db_table = "leads_importjob"
+        ordering = ["-created_at", "-id"]
+        permissions = [("import_data", "Can import leads and bulk feedback from CSV files")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} import #{self.pk} ({self.original_name})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def percent(self) -> int:
+        if self.status == ImportStatus.DONE:
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, self.processed * 100 // self.total_rows)
+
+
+class RowResult(models.TextChoices):
+    CREATED = "created", "Created"
+    UPDATED = "updated", "Updated"
+    SKIPPED = "skipped", "Skipped"
+
+
+class ImportRow(models.Model):
+    """What happened to one row of an imported file."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="rows")
+    row_number = models.PositiveIntegerField(help_text="Line of the data row in the file, the header being line 1.")
+    event_id = models.CharField(max_length=100, blank=True)
+    result = models.CharField(max_length=20, choices=RowResult.choices)
+    message = models.CharField(max_length=500, blank=True)
+    lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    # The feedback a bulk-feedback row queued; feedback is the record of what was sent, never deleted.
+    feedback = models.ForeignKey(Feedback, on_delete=models.PROTECT, null=True, blank=True, related_name="import_rows")
+
+    class Meta:
+        db_table = "leads_importrow"
+        ordering = ["job", "row_number"]
+        indexes = [models.Index(fields=["job", "result", "row_number"], name="import_row_by_result")]
+
+    def __str__(self) -> str:
+        return f"Row {self.row_number}: {self.result}"

@@ -1,0 +1,116 @@
+"""Imports (managers): leads and bulk feedback from CSV files, run by the worker."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.vary import vary_on_headers
+
+from feedbackportal.htmx import HtmxHttpRequest
+from feedbackportal.imports.csv_reader import FIELD_LABELS, ImportRefused, csv_preview, guess_mapping
+from feedbackportal.imports.forms import ColumnMappingForm, FeedbackUploadForm, LeadUploadForm
+from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus, RowResult
+from feedbackportal.imports.services import import_job_create, import_job_start, import_results
+from feedbackportal.spreadsheet import csv_download
+
+IMPORT = "imports.import_data"
+RESULTS_PAGE_SIZE = 100
+JOBS_PAGE_SIZE = 50
+
+
+@require_GET
+@permission_required(IMPORT, raise_exception=True)
+def job_list(request: HttpRequest) -> HttpResponse:
+    jobs = ImportJob.objects.select_related("created_by", "source")
+    page = Paginator(jobs, JOBS_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "imports/list.html", {"page": page})
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(IMPORT, raise_exception=True)
+def upload_leads(request: HttpRequest) -> HttpResponse:
+    form = LeadUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        job = import_job_create(
+            kind=ImportKind.LEADS,
+            uploaded=upload,
+            name=upload.name,
+            user=request.user,
+            source=form.cleaned_data["source"],
+        )
+        return redirect("imports:mapping", pk=job.pk)
+    return render(request, "imports/upload_leads.html", {"form": form}, status=422 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(IMPORT, raise_exception=True)
+def mapping(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("source"), pk=pk, kind=ImportKind.LEADS)
+    if job.status != ImportStatus.MAPPING:
+        return redirect(job)
+    name = job.file.name or ""
+    try:
+        header, sample = csv_preview(lambda: default_storage.open(name, "rb"))
+    except ImportRefused as exc:
+        job.status, job.error = ImportStatus.FAILED, exc.message
+        job.save(update_fields=["status", "error"])
+        messages.error(request, exc.message)
+        return redirect(job)
+    form = ColumnMappingForm(request.POST or None, header=header, initial=guess_mapping(header, job.source))
+    if request.method == "POST" and form.is_valid():
+        import_job_start(job=job, column_mapping=form.mapping())
+        return redirect(job)
+    context = {"job": job, "form": form, "header": header, "sample": sample}
+    return render(request, "imports/mapping.html", context, status=422 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(IMPORT, raise_exception=True)
+def upload_feedback(request: HttpRequest) -> HttpResponse:
+    form = FeedbackUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        job = import_job_create(
+            kind=ImportKind.FEEDBACK,
+            uploaded=upload,
+            name=upload.name,
+            user=request.user,
+            feedback_type=form.cleaned_data["feedback_type"],
+        )
+        import_job_start(job=job)
+        return redirect(job)
+    return render(request, "imports/upload_feedback.html", {"form": form}, status=422 if form.errors else 200)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+@permission_required(IMPORT, raise_exception=True)
+def detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("created_by", "source"), pk=pk)
+    if job.status == ImportStatus.MAPPING:
+        return redirect("imports:mapping", pk=job.pk)
+    result_filter = request.GET.get("result", "")
+    if result_filter not in RowResult.values:
+        result_filter = ""
+    rows = job.rows.select_related("lead").order_by("row_number")
+    if result_filter:
+        rows = rows.filter(result=result_filter)
+    context = {
+        "job": job,
+        "rows": Paginator(rows, RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
+        "result_filter": result_filter,
+        "mapping": [(FIELD_LABELS.get(field, field), column) for field, column in job.column_mapping.items()],
+    }
+    template = "imports/detail.html#progress" if request.htmx else "imports/detail.html"
+    return render(request, template, context)
+
+
+@require_GET
+@permission_required(IMPORT, raise_exception=True)
+def result_file(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    job = get_object_or_404(ImportJob, pk=pk)
+    return csv_download(import_results(job), f"import-{job.pk}-results.csv")
