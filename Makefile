@@ -5,7 +5,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PG_URL ?= postgres://postgres@127.0.0.1:5432/feedbackportal
 
-.PHONY: run install test test-sqlite test-postgres lint browser bench chaos clean
+.PHONY: run install test test-sqlite test-postgres lint browser bench bench-scale chaos clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt .python-version
 	@test -x $(PY) || "$$(bin/find-python)" -m venv $(VENV)
@@ -44,6 +44,10 @@ test-postgres: install
 bench: install
 	DEBUG=true $(PY) -m bench
 	DEBUG=true $(PY) -m bench --imports
+
+# 1M leads + 1M feedbacks in a PostgreSQL database of its own (dropped afterwards), served by gunicorn.
+bench-scale: install
+	BENCH_PG=$(or $(BENCH_PG),$(PG_URL:/feedbackportal=)) $(PY) -m bench.scale
 
 # Submit 1,000 feedbacks while the target flaps and workers are SIGKILLed; DATABASE=postgres for PostgreSQL.
 chaos: install

@@ -1,6 +1,7 @@
 """Reads for the lead page's feedback panel and the managers' resolution pages."""
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from feedbackportal.feedback.caps import cap_use_for
 from feedbackportal.feedback.forms import FeedbackForm
@@ -15,8 +16,22 @@ from feedbackportal.feedback.models import (
 from feedbackportal.leads.models import Lead
 
 
-def feedback_with_attempts():
-    return Feedback.objects.select_related("agent").annotate(attempt_total=Count("attempts"))
+def attempt_total() -> Coalesce:
+    """How many delivery attempts a feedback row has, counted per row (a correlated subquery):
+    Count("attempts") would group the whole filtered table before the page is cut (1.9 s for a
+    60,000-row queue)."""
+    per_feedback = (
+        DeliveryAttempt.objects.filter(feedback=OuterRef("pk"))
+        .order_by()
+        .values("feedback")
+        .annotate(total=Count("pk"))
+        .values("total")
+    )
+    return Coalesce(Subquery(per_feedback[:1]), 0)
+
+
+def feedback_with_attempts() -> QuerySet[Feedback]:
+    return Feedback.objects.select_related("agent").annotate(attempt_total=attempt_total())
 
 
 def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None) -> dict:
@@ -60,7 +75,7 @@ def attention_queue() -> QuerySet[Feedback]:
     return (
         Feedback.objects.needs_attention()
         .select_related("lead", "agent")
-        .annotate(attempt_total=Count("attempts"), last_error=Subquery(last_attempt.values("error")[:1]))
+        .annotate(attempt_total=attempt_total(), last_error=Subquery(last_attempt.values("error")[:1]))
         .order_by("created_at", "id")
     )
 

@@ -58,14 +58,25 @@ class ReportFilterForm(forms.Form):
         return [field for field in self if field.name not in DATE_FILTERS]
 
 
-def with_default_period(query: QueryDict, *, weeks: int = 12) -> QueryDict:
+DEFAULT_WEEKS = 12
+
+
+def default_period_start(*, weeks: int = DEFAULT_WEEKS) -> date:
+    """The first day of the last `weeks` weeks, today included."""
+    return timezone.localdate() - timedelta(weeks=weeks) + timedelta(days=1)
+
+
+def has_dates(query: QueryDict) -> bool:
+    return any(query.get(name) for name in DATE_FILTERS)
+
+
+def with_default_period(query: QueryDict, *, weeks: int = DEFAULT_WEEKS) -> QueryDict:
     """Reports need a period: without any date filter, the last `weeks` weeks of feedback."""
-    if any(query.get(name) for name in DATE_FILTERS):
+    if has_dates(query):
         return query
-    today = timezone.localdate()
     query = query.copy()
-    query["created_from"] = (today - timedelta(weeks=weeks) + timedelta(days=1)).isoformat()
-    query["created_to"] = today.isoformat()
+    query["created_from"] = default_period_start(weeks=weeks).isoformat()
+    query["created_to"] = timezone.localdate().isoformat()
     return query
 
 

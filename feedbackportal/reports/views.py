@@ -1,11 +1,14 @@
 from datetime import timedelta
+from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
@@ -14,7 +17,13 @@ from feedbackportal.feedback.caps import cap_use_by_source
 from feedbackportal.reports.charts import report_charts, weekly_chart
 from feedbackportal.reports.export import history_rows
 from feedbackportal.reports.filters import audit_filter, history_filter
-from feedbackportal.reports.forms import month_or_current, with_default_period
+from feedbackportal.reports.forms import (
+    DEFAULT_WEEKS,
+    default_period_start,
+    has_dates,
+    month_or_current,
+    with_default_period,
+)
 from feedbackportal.reports.money import money_report, money_rows
 from feedbackportal.reports.selectors import (
     AGENT_FLAG_FACTOR,
@@ -25,6 +34,7 @@ from feedbackportal.reports.selectors import (
     feedback_per_week,
     feedback_report,
     reconciliation,
+    start_of,
 )
 from feedbackportal.spreadsheet import csv_download
 
@@ -34,6 +44,20 @@ PAGE_SIZE = 50
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
+
+
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_CAP rows: a count of a million feedbacks is slower than the page itself."""
+
+    cap = COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return cast(QuerySet, self.object_list)[: self.cap + 1].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count > self.cap
 
 
 def _partial(request: HtmxHttpRequest) -> bool:
@@ -46,8 +70,17 @@ def _partial(request: HtmxHttpRequest) -> bool:
 @vary_on_headers("HX-Request")
 def history(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(request.GET)
-    page = Paginator(feedback_history(filters.qs), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"form": filters.form, "page": page, "weekly": weekly_chart(feedback_per_week(filters.qs))}
+    page = CappedPaginator(feedback_history(filters.qs), PAGE_SIZE).get_page(request.GET.get("page"))
+    # Without dates the chart shows the rates page's default period, not every week there is.
+    charted = filters.qs
+    if not has_dates(request.GET):
+        charted = charted.filter(created_at__gte=start_of(default_period_start()))
+    context = {
+        "form": filters.form,
+        "page": page,
+        "weekly": weekly_chart(feedback_per_week(charted)),
+        "chart_weeks": None if has_dates(request.GET) else DEFAULT_WEEKS,
+    }
     template = "reports/history.html#results" if _partial(request) else "reports/history.html"
     return render(request, template, context)
 

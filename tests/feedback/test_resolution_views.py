@@ -476,3 +476,12 @@ def test_a_garbled_page_version_is_no_crash(manager_client, make_lead, return_re
     feedback = make_feedback(make_lead(), return_reason, status=Status.UNCONFIRMED, attempts=1)
     response = post_action(manager_client, "cancel", feedback, comment="checked", seen=seen)
     assert response.status_code in (302, 422)
+
+
+def test_the_queue_counts_attempts_per_row_without_grouping_the_whole_queue():
+    # Count("attempts") made PostgreSQL group every waiting feedback before cutting the page:
+    # 1.9 s for 60,000 waiting. A correlated subquery counts the 50 rows shown.
+    from feedbackportal.feedback.selectors import attention_queue, feedback_with_attempts
+
+    assert attention_queue("all").query.group_by is None
+    assert feedback_with_attempts().query.group_by is None

@@ -29,7 +29,7 @@ def database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker(feedback_url: str) -> subprocess.Popen:
+def start_worker(feedback_url: str, *extra: str) -> subprocess.Popen:
     env = os.environ | {
         "DEBUG": "true",
         "DATABASE_URL": database_url(),
@@ -38,7 +38,7 @@ def start_worker(feedback_url: str) -> subprocess.Popen:
         "DJANGO_SETTINGS_MODULE": "feedbackportal.settings",
     }
     return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--interval", "0.1", "--sweep-every", "0.5"],
+        [sys.executable, "manage.py", "run_worker", "--interval", "0.1", "--sweep-every", "0.5", *extra],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -110,3 +110,29 @@ def test_a_worker_killed_mid_call_leaves_the_feedback_unconfirmed_and_never_rese
     assert attempt.classification == "unknown"
     assert attempt.finished_at is not None
     assert sweep().unconfirmed == 0  # nothing left to recover
+
+
+def test_with_concurrency_several_deliveries_are_in_flight_at_once_and_none_is_sent_twice(
+    live_server, make_lead, make_event, return_reason
+):
+    # One call at a time against a 200 ms LeadConduit drains 5 a second; the issue asks for 100.
+    url = f"{live_server.url}/sandbox/fault/slow/feedback?delay=1"
+    feedbacks = []
+    for _ in range(4):
+        event = make_event()
+        lead = make_lead(event_id=event.event_id, first_name=event.first_name, last_name=event.last_name)
+        feedbacks.append(submit_feedback(lead=lead, feedback_type="return", reason=return_reason))
+    worker = start_worker(url, "--concurrency", "4")
+    try:
+        wait_for(lambda: all(status_of(feedback) == Status.ACCEPTED for feedback in feedbacks), timeout=30)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, output
+    attempts = list(DeliveryAttempt.objects.filter(feedback__in=feedbacks))
+    assert len(attempts) == 4
+    # Every call started before any had finished: four in flight at once.
+    assert max(attempt.started_at for attempt in attempts) < min(attempt.finished_at for attempt in attempts)
+    for feedback in feedbacks:
+        assert SandboxCall.objects.filter(event_id=feedback.lead.event_id).count() == 1

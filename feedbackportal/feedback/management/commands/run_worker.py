@@ -1,5 +1,6 @@
 import logging
 import os
+import signal
 import socket
 import threading
 
@@ -25,27 +26,33 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0, help="Seconds between polls when idle.")
         parser.add_argument("--sweep-every", type=float, default=10.0, help="Seconds between heartbeats/sweeps.")
         parser.add_argument("--worker-id", default="")
+        parser.add_argument(
+            "--concurrency",
+            type=int,
+            default=None,
+            help=(
+                "Deliveries in flight at once, each in its own thread (default: WORKER_CONCURRENCY, else 1). "
+                "LeadConduit answers in ~200 ms, so one at a time drains about 5 a second."
+            ),
+        )
 
-    def handle(self, *, interval: float, sweep_every: float, worker_id: str, **options) -> None:
+    def handle(
+        self, *, interval: float, sweep_every: float, worker_id: str, concurrency: int | None, **options
+    ) -> None:
         worker_id = worker_id or f"{socket.gethostname()[:30]}-{os.getpid()}-{get_random_string(6)}"
+        concurrency = max(1, concurrency if concurrency is not None else int(os.environ.get("WORKER_CONCURRENCY", "1")))
         logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
         stop = threading.Event()
         keeper = threading.Thread(target=self._keep, args=(worker_id, sweep_every, stop), daemon=True)
         keeper.start()
-        worker = Worker(
-            queue_names=["default"],
-            interval=interval,
-            batch=False,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id=worker_id[:64],
-            excluded_queue_names=[],
-        )
-        worker.configure_signals()
-        self.stdout.write(f"Delivery worker {worker_id} started.")
+        self.stdout.write(f"Delivery worker {worker_id} started ({concurrency} at a time).")
         try:
-            worker.run()
+            if concurrency == 1:
+                worker = _worker(worker_id, interval)
+                worker.configure_signals()
+                worker.run()
+            else:
+                _run_threads([_worker(f"{worker_id[:59]}-{n}", interval) for n in range(concurrency)])
         finally:
             stop.set()
             keeper.join(timeout=5)
@@ -65,3 +72,49 @@ class Command(BaseCommand):
                 stop.wait(every)
         finally:
             connections.close_all()
+
+
+def _worker(worker_id: str, interval: float) -> Worker:
+    return Worker(
+        queue_names=["default"],
+        interval=interval,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_id[:64],
+        excluded_queue_names=[],
+    )
+
+
+def _run_threads(workers: list[Worker]) -> None:
+    """Run each worker's loop in a thread; the first SIGTERM/SIGINT lets every call in flight finish,
+    a second one exits at once. Two threads never deliver one feedback: the task claim and the
+    feedback claim are both conditional updates."""
+    stopping = threading.Event()
+
+    def shutdown(signum: int, frame: object) -> None:
+        if stopping.is_set():
+            os._exit(1)
+        stopping.set()
+        for worker in workers:
+            worker.running = False
+
+    for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), shutdown)
+    threads = [threading.Thread(target=_loop, args=(worker,), name=worker.worker_id) for worker in workers]
+    for thread in threads:
+        thread.start()
+    while any(thread.is_alive() for thread in threads):
+        for thread in threads:
+            thread.join(timeout=0.2)
+
+
+def _loop(worker: Worker) -> None:
+    try:
+        worker.run()
+    except Exception:
+        logger.exception("Delivery thread %s stopped", worker.worker_id)
+    finally:
+        connections.close_all()
