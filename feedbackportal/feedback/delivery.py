@@ -5,6 +5,7 @@ Invariant: a feedback is resent only when we know the earlier call did not reach
 
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -12,7 +13,6 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from feedbackportal.feedback import tasks
 from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Status
 from feedbackportal.leadconduit import (
     Classification,
@@ -30,8 +30,11 @@ logger = logging.getLogger(__name__)
 
 OUTCOME_STATUS = {Outcome.SUCCESS: Status.ACCEPTED, Outcome.FAILURE: Status.REJECTED, Outcome.ERROR: Status.ERROR}
 
+# Enqueues the next try of a feedback at a time (feedback.tasks.enqueue_delivery in the worker).
+EnqueueRetry = Callable[[Feedback, datetime], object]
 
-def deliver_feedback(feedback_id: int) -> str:
+
+def deliver_feedback(feedback_id: int, *, enqueue_retry: EnqueueRetry) -> str:
     """Deliver one feedback if it is waiting to be sent; return its status afterwards.
 
     Safe to call twice for the same feedback, at once or later: only the caller whose
@@ -77,7 +80,7 @@ def deliver_feedback(feedback_id: int) -> str:
 
     if isinstance(reply, Reply):
         return _record_reply(feedback, attempt, reply)
-    return _record_failure(feedback, attempt, reply)
+    return _record_failure(feedback, attempt, reply, enqueue_retry)
 
 
 def _record_reply(feedback: Feedback, attempt: DeliveryAttempt, reply: Reply) -> str:
@@ -111,7 +114,9 @@ def _record_reply(feedback: Feedback, attempt: DeliveryAttempt, reply: Reply) ->
     return status
 
 
-def _record_failure(feedback: Feedback, attempt: DeliveryAttempt, error: LeadConduitError) -> str:
+def _record_failure(
+    feedback: Feedback, attempt: DeliveryAttempt, error: LeadConduitError, enqueue_retry: EnqueueRetry
+) -> str:
     if error.classification is Classification.ANSWERED:
         status, message = Status.ERROR, f"LeadConduit refused the request: {error.message}"
     elif error.classification is Classification.UNKNOWN and not settings.LEADCONDUIT_RESEND_UNKNOWN:
@@ -129,7 +134,7 @@ def _record_failure(feedback: Feedback, attempt: DeliveryAttempt, error: LeadCon
         next_at = None
         if status is Status.RETRYING:
             next_at = timezone.now() + _backoff(feedback.attempt_count, error.retry_after)
-            feedback.task_id = str(tasks.deliver.using(run_after=next_at).enqueue(feedback.pk).id)
+            enqueue_retry(feedback, next_at)
         _finish(
             feedback,
             attempt,

@@ -2,7 +2,7 @@ import uuid
 
 from django import forms
 
-from feedbackportal.feedback.models import Feedback, FeedbackType, Reason
+from feedbackportal.feedback.models import Feedback, FeedbackType, Reason, Status
 from feedbackportal.leadconduit import is_event_id
 
 STALE_FORM = "This form was out of date, so nothing was recorded. Check the history, then send it again."
@@ -85,3 +85,18 @@ class EventFeedbackForm(FeedbackForm):
         if not is_event_id(value):
             raise forms.ValidationError("An event id is exactly 24 characters, 0-9 and a-f.")
         return value
+
+
+class ResolutionForm(forms.Form):
+    """A manager's resolve action: the comment, and the version of the feedback they decided on."""
+
+    comment = forms.CharField(required=False, strip=False)  # length and need are the service's to judge
+    # "status/attempt_count" as the page showed it; a garbled value acts on the feedback as it is now.
+    seen = forms.CharField(required=False)
+
+    def as_seen(self, feedback: Feedback) -> Feedback:
+        """The feedback as the manager saw it, so the service's conditional update can refuse a stale decision."""
+        status, _, attempts = self.cleaned_data["seen"].partition("/")
+        if status in Status.values and attempts.isascii() and attempts.isdigit():
+            feedback.status, feedback.attempt_count = status, int(attempts)
+        return feedback

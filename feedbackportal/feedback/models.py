@@ -1,5 +1,7 @@
 import uuid
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -75,6 +77,42 @@ NEEDS_ATTENTION_STATUSES = (Status.UNCONFIRMED, Status.FAILED)
 QUEUED_PATIENCE = timedelta(seconds=30)
 
 
+class ActionKind(models.TextChoices):
+    RESENT = "resent", "Resent"
+    CONFIRMED = "confirmed", "Marked as delivered"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What a manager's resolution action may start from, where it leads, and when it needs a comment."""
+
+    from_statuses: tuple[Status, ...]
+    to_status: Status
+    comment_required_from: tuple[Status, ...]
+
+
+# The one table of resolution actions, in display order. Resending an unconfirmed feedback needs a
+# comment (it may already be in LeadConduit, which bills every call); a failed one certainly is not.
+TRANSITIONS: dict[str, Transition] = {
+    ActionKind.RESENT: Transition(
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED),
+        to_status=Status.QUEUED,
+        comment_required_from=(Status.UNCONFIRMED,),
+    ),
+    ActionKind.CONFIRMED: Transition(
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED),
+        to_status=Status.ACCEPTED,
+        comment_required_from=(Status.UNCONFIRMED, Status.FAILED),
+    ),
+    ActionKind.CANCELLED: Transition(
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING),
+        to_status=Status.CANCELLED,
+        comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING),
+    ),
+}
+
+
 class FeedbackQuerySet(models.QuerySet["Feedback"]):
     def live(self) -> "FeedbackQuerySet":
         return self.filter(status__in=LIVE_STATUSES)
@@ -143,6 +181,29 @@ class Feedback(models.Model):
         return self.status in PENDING_STATUSES
 
     @property
+    def is_live(self) -> bool:
+        """It blocks another feedback of its type for its lead: sent, being sent, or possibly sent."""
+        return self.status in LIVE_STATUSES
+
+    @property
+    def needs_attention(self) -> bool:
+        """A manager must resolve it: LeadConduit may have it (unconfirmed) or certainly does not (failed)."""
+        return self.status in NEEDS_ATTENTION_STATUSES
+
+    @property
+    def allowed_actions(self) -> list[str]:
+        """The resolution actions (ActionKind values) that fit the status, in display order."""
+        return [action for action, transition in TRANSITIONS.items() if self.status in transition.from_statuses]
+
+    def comment_required_for(self, action: str) -> bool:
+        return self.status in TRANSITIONS[action].comment_required_from
+
+    @property
+    def actions_needing_comment(self) -> list[str]:
+        """comment_required_for, for templates: the allowed actions that need a comment now."""
+        return [action for action in self.allowed_actions if self.comment_required_for(action)]
+
+    @property
     def agent_message(self) -> str:
         """What an agent on the phone needs to know about this feedback, in plain words."""
         match self.status:
@@ -207,14 +268,27 @@ class DeliveryAttempt(models.Model):
         return f"Attempt {self.number} for feedback {self.feedback_id}"
 
 
-class ActionKind(models.TextChoices):
-    RESENT = "resent", "Resent"
-    CONFIRMED = "confirmed", "Marked as delivered"
-    CANCELLED = "cancelled", "Cancelled"
+class AppendOnly(models.Model):
+    """An audit record: written once, never changed or deleted."""
+
+    record_name: ClassVar[str] = "An audit record"
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise ValueError(f"{self.record_name} is an audit record; it cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        raise ValueError(f"{self.record_name} is an audit record; it cannot be deleted.")
 
 
-class FeedbackAction(models.Model):
+class FeedbackAction(AppendOnly):
     """What a manager did to resolve a feedback, by whom and when. Written once, never changed."""
+
+    record_name = "A feedback action"
 
     feedback = models.ForeignKey(Feedback, on_delete=models.PROTECT, related_name="actions")
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="feedback_actions")
@@ -230,14 +304,6 @@ class FeedbackAction(models.Model):
     def __str__(self) -> str:
         return f"{self.get_action_display()} feedback {self.feedback_id} ({self.from_status} → {self.to_status})"
 
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise ValueError("A feedback action is an audit record; it cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("A feedback action is an audit record; it cannot be deleted.")
-
 
 class ReasonChangeKind(models.TextChoices):
     CREATED = "created", "Created"
@@ -245,11 +311,13 @@ class ReasonChangeKind(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
-class ReasonChange(models.Model):
+class ReasonChange(AppendOnly):
     """Who added, edited or deleted a catalog reason, and what each field was before and after.
 
     Written once, never changed. The reason's label is copied so the record outlives a deleted reason.
     """
+
+    record_name = "A reason change"
 
     reason = models.ForeignKey(Reason, on_delete=models.SET_NULL, null=True, blank=True, related_name="changes")
     reason_label = models.CharField(max_length=100)
@@ -265,11 +333,3 @@ class ReasonChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} reason {self.reason_label!r}"
-
-    def save(self, *args, **kwargs) -> None:
-        if not self._state.adding:
-            raise ValueError("A reason change is an audit record; it cannot be changed.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValueError("A reason change is an audit record; it cannot be deleted.")

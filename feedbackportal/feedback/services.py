@@ -1,6 +1,7 @@
 """Writes for feedback. The web side only records and enqueues; it never talks to LeadConduit."""
 
 import uuid
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
@@ -8,8 +9,16 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackAction, FeedbackType, Reason, Status
-from feedbackportal.feedback.tasks import deliver
+from feedbackportal.feedback.models import (
+    TRANSITIONS,
+    ActionKind,
+    Feedback,
+    FeedbackAction,
+    FeedbackType,
+    Reason,
+    Status,
+)
+from feedbackportal.feedback.tasks import enqueue_delivery
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leads.models import Lead, reason_text_for
 
@@ -57,8 +66,7 @@ def submit_feedback(
                 agent=agent,
                 idempotency_key=idempotency_key or uuid.uuid4(),
             )
-            feedback.task_id = str(deliver.enqueue(feedback.pk).id)
-            feedback.save(update_fields=["task_id"])
+            enqueue_delivery(feedback)
     except IntegrityError:
         if idempotency_key is not None:
             earlier = Feedback.objects.filter(idempotency_key=idempotency_key).first()
@@ -114,120 +122,91 @@ def _already_live(live: Feedback) -> FeedbackRefused:
 
 # ---- Resolution: what a manager does with feedback LeadConduit did not confirm
 
-RESENDABLE = (Status.UNCONFIRMED, Status.FAILED)
-CONFIRMABLE = (Status.UNCONFIRMED, Status.FAILED)
-CANCELLABLE = (Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING)
 COMMENT_LIMIT = 2000
+DONE = {ActionKind.RESENT: "resent", ActionKind.CONFIRMED: "marked as delivered", ActionKind.CANCELLED: "cancelled"}
 
 
-def allowed_actions(feedback: Feedback) -> list[str]:
-    """The resolution actions (ActionKind values) that fit the feedback's status, in display order."""
-    possible = [
-        (ActionKind.RESENT, RESENDABLE),
-        (ActionKind.CONFIRMED, CONFIRMABLE),
-        (ActionKind.CANCELLED, CANCELLABLE),
-    ]
-    return [kind.value for kind, statuses in possible if feedback.status in statuses]
+def resolve_feedback(*, feedback: Feedback, actor: AbstractBaseUser, action: str, comment: str = "") -> Feedback:
+    """Resend, mark delivered or cancel a feedback (``action``, an ActionKind), as models.TRANSITIONS allows.
+
+    Acts only if the feedback is still as the caller saw it (its status and attempt count);
+    otherwise someone else acted first — a worker claiming it, another manager — and
+    FeedbackRefused says so. Every action is recorded with who, when and the comment. Raises
+    FeedbackRefused too when the status does not allow the action, a required comment is missing
+    (resending an unconfirmed feedback: LeadConduit bills every call), or the lead meanwhile has
+    another live feedback of the same type (``existing`` then holds it).
+    """
+    transition = TRANSITIONS[action]
+    done = DONE[ActionKind(action)]
+    if feedback.status not in transition.from_statuses:
+        raise FeedbackRefused(f"A feedback that is {feedback.get_status_display().lower()} cannot be {done}.")
+    comment = _checked_comment(comment, required=feedback.comment_required_for(action), action=action)
+    try:
+        with transaction.atomic():
+            updated = _transition(feedback, to_status=transition.to_status, **_changes(action, actor))
+            if updated:
+                if transition.to_status == Status.QUEUED:
+                    enqueue_delivery(feedback)
+                FeedbackAction.objects.create(
+                    feedback=feedback,
+                    actor=actor,
+                    action=action,
+                    comment=comment,
+                    from_status=feedback.status,
+                    to_status=transition.to_status,
+                )
+    except IntegrityError:
+        raise _live_conflict(feedback, done) from None
+    if not updated:
+        raise _moved_on(feedback)
+    feedback.refresh_from_db()
+    return feedback
 
 
 def resend_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str = "") -> Feedback:
-    """Queue an unconfirmed or failed feedback for one more delivery, and record who did it.
-
-    Acts only if the feedback is still as the caller saw it (its status and attempt count);
-    otherwise someone else acted first and FeedbackRefused says so. An unconfirmed feedback may
-    already be in LeadConduit, which bills every call: resending one needs a comment saying it
-    was checked there. Raises FeedbackRefused too when the lead has meanwhile got another live
-    feedback of the same type (``existing`` then holds it).
-    """
-    _check_status(feedback, RESENDABLE, "resent")
-    comment = _checked_comment(comment, required=feedback.status == Status.UNCONFIRMED, verb="resending")
-    try:
-        with transaction.atomic():
-            updated = _transition(
-                feedback,
-                to_status=Status.QUEUED,
-                status_message="",
-                next_attempt_at=None,
-                task_id="",
-                attempts_before_resend=F("attempt_count"),
-            )
-            if updated:
-                task_id = str(deliver.enqueue(feedback.pk).id)
-                Feedback.objects.filter(pk=feedback.pk).update(task_id=task_id)
-                _record_action(feedback, actor, ActionKind.RESENT, comment, to_status=Status.QUEUED)
-    except IntegrityError:
-        raise _live_conflict(feedback, "resent") from None
-    if not updated:
-        raise _moved_on(feedback)
-    feedback.refresh_from_db()
-    return feedback
+    """Queue an unconfirmed or failed feedback for one more delivery (a fresh round of retries)."""
+    return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.RESENT, comment=comment)
 
 
 def confirm_feedback_delivered(*, feedback: Feedback, actor: AbstractBaseUser, comment: str) -> Feedback:
-    """Mark an unconfirmed or failed feedback as accepted because a person found it in LeadConduit.
-
-    The comment (what was checked) is required. Raises FeedbackRefused if the feedback changed
-    since the caller saw it, or if the lead meanwhile has another live feedback of the same type.
-    """
-    _check_status(feedback, CONFIRMABLE, "marked as delivered")
-    comment = _checked_comment(comment, required=True, verb="marking it as delivered")
-    message = f"Marked as delivered by {_name(actor)}, who found it in LeadConduit."
-    try:
-        with transaction.atomic():
-            updated = _transition(
-                feedback, to_status=Status.ACCEPTED, status_message=message[:500], next_attempt_at=None
-            )
-            if updated:
-                _record_action(feedback, actor, ActionKind.CONFIRMED, comment, to_status=Status.ACCEPTED)
-    except IntegrityError:
-        raise _live_conflict(feedback, "marked as delivered") from None
-    if not updated:
-        raise _moved_on(feedback)
-    feedback.refresh_from_db()
-    return feedback
+    """Count it as accepted because a person found it in LeadConduit (the comment says where)."""
+    return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.CONFIRMED, comment=comment)
 
 
 def cancel_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str) -> Feedback:
-    """Stop a feedback for good: it is not sent (again) and no longer counts as live.
-
-    The comment is required. The update is conditional on the status the caller saw, so it
-    cannot overtake a worker claiming the feedback at the same moment: exactly one of the two
-    wins, and if the worker did, FeedbackRefused says the feedback is being sent.
-    """
-    _check_status(feedback, CANCELLABLE, "cancelled")
-    comment = _checked_comment(comment, required=True, verb="cancelling")
-    with transaction.atomic():
-        updated = _transition(
-            feedback,
-            to_status=Status.CANCELLED,
-            status_message=f"Cancelled by {_name(actor)}."[:500],
-            next_attempt_at=None,
-        )
-        if updated:
-            _record_action(feedback, actor, ActionKind.CANCELLED, comment, to_status=Status.CANCELLED)
-    if not updated:
-        raise _moved_on(feedback)
-    feedback.refresh_from_db()
-    return feedback
+    """Stop it for good: not sent (again), no longer live. Cannot overtake a worker's claim."""
+    return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.CANCELLED, comment=comment)
 
 
-def _checked_comment(comment: str, *, required: bool, verb: str) -> str:
+def _changes(action: str, actor: AbstractBaseUser) -> dict[str, Any]:
+    match action:
+        case ActionKind.RESENT:
+            return {
+                "status_message": "",
+                "next_attempt_at": None,
+                "task_id": "",
+                "attempts_before_resend": F("attempt_count"),
+            }
+        case ActionKind.CONFIRMED:
+            message = f"Marked as delivered by {_name(actor)}, who found it in LeadConduit."
+            return {"status_message": message[:500], "next_attempt_at": None}
+        case _:
+            return {"status_message": f"Cancelled by {_name(actor)}."[:500], "next_attempt_at": None}
+
+
+def _checked_comment(comment: str, *, required: bool, action: str) -> str:
     comment = comment.strip()
     if required and not comment:
-        if verb == "resending":
+        if action == ActionKind.RESENT:
             raise FeedbackRefused(
                 "Before resending an unconfirmed feedback, check LeadConduit and say in the comment "
                 "that it did not arrive: LeadConduit bills every call and does not remove duplicates."
             )
+        verb = {ActionKind.CONFIRMED: "marking it as delivered", ActionKind.CANCELLED: "cancelling"}[ActionKind(action)]
         raise FeedbackRefused(f"Add a comment before {verb}: what you checked and why.")
     if len(comment) > COMMENT_LIMIT:
         raise FeedbackRefused(f"Keep the comment under {COMMENT_LIMIT} characters.")
     return comment
-
-
-def _check_status(feedback: Feedback, allowed: tuple[str, ...], done: str) -> None:
-    if feedback.status not in allowed:
-        raise FeedbackRefused(f"A feedback that is {feedback.get_status_display().lower()} cannot be {done}.")
 
 
 def _transition(feedback: Feedback, *, to_status: str, **changes) -> int:
@@ -235,14 +214,6 @@ def _transition(feedback: Feedback, *, to_status: str, **changes) -> int:
     # that moved the feedback on since then changed at least one of them.
     as_seen = Feedback.objects.filter(pk=feedback.pk, status=feedback.status, attempt_count=feedback.attempt_count)
     return as_seen.update(status=to_status, updated_at=timezone.now(), **changes)
-
-
-def _record_action(
-    feedback: Feedback, actor: AbstractBaseUser, action: str, comment: str, *, to_status: str
-) -> FeedbackAction:
-    return FeedbackAction.objects.create(
-        feedback=feedback, actor=actor, action=action, comment=comment, from_status=feedback.status, to_status=to_status
-    )
 
 
 def _moved_on(feedback: Feedback) -> FeedbackRefused:

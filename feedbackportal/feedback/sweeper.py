@@ -24,8 +24,8 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from feedbackportal.feedback import tasks
 from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Status
+from feedbackportal.feedback.tasks import enqueue_delivery
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _recover_sending(feedback: Feedback, report: SweepReport) -> None:
         if attempt is None:
             # Claimed, then the worker died before recording an attempt: nothing left the building.
             if still_stuck.update(status=Status.QUEUED, updated_at=now):
-                _enqueue(feedback)
+                enqueue_delivery(feedback)
                 report.requeued += 1
             return
         if still_stuck.update(
@@ -97,12 +97,13 @@ def _reenqueue_orphans(now, report: SweepReport) -> None:
         if task_alive(feedback.task_id, now):
             continue
         with transaction.atomic():
+            # Conditional on what was seen: a worker or manager that moved it on meanwhile wins.
             updated = Feedback.objects.filter(pk=feedback.pk, status=feedback.status, task_id=feedback.task_id).update(
-                task_id=str(tasks.deliver.enqueue(feedback.pk).id), updated_at=now
+                updated_at=now
             )
             if not updated:
-                transaction.set_rollback(True)
                 continue
+            enqueue_delivery(feedback)
         report.reenqueued += 1
 
 
@@ -123,8 +124,3 @@ def task_alive(task_id: str, now: datetime) -> bool:
         and task.started_at is not None
         and task.started_at > now - stuck_after()
     )
-
-
-def _enqueue(feedback: Feedback) -> None:
-    task_id = str(tasks.deliver.enqueue(feedback.pk).id)
-    Feedback.objects.filter(pk=feedback.pk).update(task_id=task_id)

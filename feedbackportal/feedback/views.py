@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
-from feedbackportal.feedback.forms import EventFeedbackForm, FeedbackForm
+from feedbackportal.feedback.forms import EventFeedbackForm, FeedbackForm, ResolutionForm
 from feedbackportal.feedback.models import ActionKind, Feedback, Status
 from feedbackportal.feedback.selectors import (
     QUEUE_FILTERS,
@@ -19,10 +19,7 @@ from feedbackportal.feedback.selectors import (
 )
 from feedbackportal.feedback.services import (
     FeedbackRefused,
-    allowed_actions,
-    cancel_feedback,
-    confirm_feedback_delivered,
-    resend_feedback,
+    resolve_feedback,
     submit_feedback,
     submit_feedback_for_event,
 )
@@ -86,10 +83,10 @@ def for_event(request: HttpRequest) -> HttpResponse:
 
 RESOLVE = "feedback.resolve_feedback"
 QUEUE_PAGE_SIZE = 50
-RESOLUTIONS = {
-    ActionKind.RESENT: (resend_feedback, "Resent: queued for one more delivery to LeadConduit."),
-    ActionKind.CONFIRMED: (confirm_feedback_delivered, "Marked as delivered."),
-    ActionKind.CANCELLED: (cancel_feedback, "Cancelled; it will not be sent."),
+RESOLVED = {
+    ActionKind.RESENT: "Resent: queued for one more delivery to LeadConduit.",
+    ActionKind.CONFIRMED: "Marked as delivered.",
+    ActionKind.CANCELLED: "Cancelled; it will not be sent.",
 }
 
 
@@ -119,25 +116,17 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @permission_required(RESOLVE, raise_exception=True)
 def resolve(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    feedback = _as_seen(get_object_or_404(Feedback, pk=pk), request.POST.get("seen", ""))
-    service, done = RESOLUTIONS[action]
-    comment = request.POST.get("comment", "")
+    form = ResolutionForm(request.POST)
+    form.is_valid()  # every field is optional text: the service judges the comment
+    feedback = form.as_seen(get_object_or_404(Feedback, pk=pk))
+    comment = form.cleaned_data["comment"]
     try:
-        service(feedback=feedback, actor=request.user, comment=comment)
+        resolve_feedback(feedback=feedback, actor=request.user, action=action, comment=comment)
     except FeedbackRefused as exc:
         refused = {"action": action, "error": exc.message, "comment": comment}
         return _render_detail(request, pk, refused=refused, status=422)
-    messages.success(request, done)
+    messages.success(request, RESOLVED[ActionKind(action)])
     return redirect("feedback:detail", pk=pk)
-
-
-def _as_seen(feedback: Feedback, seen: str) -> Feedback:
-    # The manager decided on the page as it was when they read it. Acting on that version lets
-    # the service's conditional update refuse if a worker or another manager moved it on since.
-    status, _, attempts = seen.partition("/")
-    if status in Status.values and attempts.isascii() and attempts.isdigit():
-        feedback.status, feedback.attempt_count = status, int(attempts)
-    return feedback
 
 
 def _render_detail(request: HttpRequest, pk: int, *, refused: dict | None = None, status: int = 200) -> HttpResponse:
@@ -149,7 +138,7 @@ def _render_detail(request: HttpRequest, pk: int, *, refused: dict | None = None
         "feedback": feedback,
         "attempts": attempts,
         "actions": actions,
-        "allowed": allowed_actions(feedback),
+        "allowed": feedback.allowed_actions,
         "refused": refused or {},
     }
     return render(request, "feedback/detail.html", context, status=status)

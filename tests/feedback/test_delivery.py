@@ -10,10 +10,9 @@ from django.db.models.signals import pre_save
 from django.utils import timezone
 
 from feedbackportal.feedback import delivery
-from feedbackportal.feedback.delivery import deliver_feedback
 from feedbackportal.feedback.models import DeliveryAttempt, Feedback, Reason, Status
 from feedbackportal.feedback.services import submit_feedback, submit_feedback_for_event
-from feedbackportal.feedback.tasks import deliver
+from feedbackportal.feedback.tasks import deliver, deliver_now
 from feedbackportal.leadconduit import (
     Classification,
     Exchange,
@@ -135,7 +134,7 @@ def test_an_answer_we_cannot_trust_leaves_the_feedback_unconfirmed_and_never_res
     run_worker()
     make_due(feedback)
     run_worker()
-    deliver_feedback(feedback.pk)
+    deliver_now(feedback.pk)
 
     feedback = reload(feedback)
     assert feedback.status == Status.UNCONFIRMED
@@ -278,8 +277,8 @@ def test_an_existing_leads_data_is_not_overwritten_by_leadconduits_reply(
 def test_delivering_one_feedback_twice_sends_it_once(sandbox_url, lead_with_event, return_reason, run_worker):
     feedback = submit_return(lead_with_event, return_reason)
 
-    assert deliver_feedback(feedback.pk) == Status.ACCEPTED
-    assert deliver_feedback(feedback.pk) == Status.ACCEPTED
+    assert deliver_now(feedback.pk) == Status.ACCEPTED
+    assert deliver_now(feedback.pk) == Status.ACCEPTED
     run_worker()
 
     assert SandboxCall.objects.count() == 1
@@ -296,7 +295,7 @@ def test_two_workers_delivering_one_feedback_at_once_send_it_once(sandbox_url, l
     def worker() -> None:
         try:
             start.wait()
-            results.append(deliver_feedback(feedback.pk))
+            results.append(deliver_now(feedback.pk))
         finally:
             connection.close()
 
@@ -323,7 +322,7 @@ def test_a_stray_task_does_not_send_a_retrying_feedback_before_it_is_due(
 
     deliver.enqueue(feedback.pk)
     run_worker()
-    assert deliver_feedback(feedback.pk) == Status.RETRYING
+    assert deliver_now(feedback.pk) == Status.RETRYING
 
     feedback = reload(feedback)
     assert feedback.status == Status.RETRYING
@@ -340,7 +339,7 @@ def test_a_feedback_not_waiting_to_be_sent_is_left_alone(closed_port_url, lead_w
     feedback = submit_return(lead_with_event, return_reason)
     Feedback.objects.filter(pk=feedback.pk).update(status=status)
 
-    assert deliver_feedback(feedback.pk) == status
+    assert deliver_now(feedback.pk) == status
 
     assert not DeliveryAttempt.objects.exists()
     assert reload(feedback).attempt_count == 0
@@ -348,7 +347,7 @@ def test_a_feedback_not_waiting_to_be_sent_is_left_alone(closed_port_url, lead_w
 
 @pytest.mark.django_db
 def test_delivering_a_missing_feedback_does_nothing():
-    assert deliver_feedback(123456) == "missing"
+    assert deliver_now(123456) == "missing"
     assert not DeliveryAttempt.objects.exists()
 
 
@@ -408,7 +407,7 @@ def test_an_unreadable_reply_is_recorded_even_with_characters_a_database_cannot_
     garbage = LeadConduitError("unreadable \x00 reply", classification=Classification.UNKNOWN, exchange=exchange)
 
     with mock.patch.object(delivery, "send_feedback", autospec=True, side_effect=garbage):
-        assert deliver_feedback(feedback.pk) == Status.UNCONFIRMED
+        assert deliver_now(feedback.pk) == Status.UNCONFIRMED
 
     attempt = DeliveryAttempt.objects.get(feedback=feedback)
     assert attempt.response_body == "\ufffd\ufffdnot a result{{"
@@ -436,7 +435,7 @@ def test_a_reply_with_nul_characters_is_recorded_and_fills_the_lead(make_lead, r
     with mock.patch.object(
         delivery, "send_feedback", autospec=True, return_value=Reply(result=result, exchange=exchange)
     ):
-        assert deliver_feedback(feedback.pk) == Status.REJECTED
+        assert deliver_now(feedback.pk) == Status.REJECTED
 
     assert reload(feedback).outcome_reason == "Not \ufffd allowed"
     lead.refresh_from_db()
@@ -447,7 +446,7 @@ def test_a_reply_with_nul_characters_is_recorded_and_fills_the_lead(make_lead, r
 def test_a_malformed_event_id_ends_in_error_without_a_call(closed_port_url, make_lead, return_reason):
     feedback = submit_return(make_lead(event_id="not-an-event-id"), return_reason)
 
-    assert deliver_feedback(feedback.pk) == Status.ERROR
+    assert deliver_now(feedback.pk) == Status.ERROR
 
     feedback = reload(feedback)
     assert feedback.status == Status.ERROR
@@ -461,12 +460,12 @@ def test_an_internal_error_mid_call_leaves_the_feedback_unconfirmed(lead_with_ev
     feedback = submit_return(lead_with_event, return_reason)
 
     with mock.patch.object(delivery, "send_feedback", autospec=True, side_effect=RuntimeError("boom")):
-        assert deliver_feedback(feedback.pk) == Status.UNCONFIRMED
+        assert deliver_now(feedback.pk) == Status.UNCONFIRMED
 
     feedback = reload(feedback)
     assert feedback.status == Status.UNCONFIRMED
     assert DeliveryAttempt.objects.get(feedback=feedback).error == "RuntimeError: boom"
-    assert deliver_feedback(feedback.pk) == Status.UNCONFIRMED
+    assert deliver_now(feedback.pk) == Status.UNCONFIRMED
     assert DeliveryAttempt.objects.count() == 1
 
 

@@ -6,7 +6,6 @@ import pytest
 from django.db.models import ProtectedError
 from django_tasks_db.models import DBTaskResult
 
-from feedbackportal.feedback.delivery import deliver_feedback
 from feedbackportal.feedback.models import DeliveryAttempt, Feedback, FeedbackAction, Status
 from feedbackportal.feedback.services import (
     FeedbackRefused,
@@ -15,6 +14,7 @@ from feedbackportal.feedback.services import (
     resend_feedback,
     submit_feedback,
 )
+from feedbackportal.feedback.tasks import deliver_now
 from feedbackportal.sandbox.models import SandboxCall
 from tests.helpers import at_once, make_due, make_feedback, reload
 
@@ -302,7 +302,7 @@ def test_a_cancelled_queued_feedback_is_never_sent(closed_port_url, make_lead, r
 
     cancel_feedback(feedback=feedback, actor=manager, comment="Duplicate of a phone return")
 
-    assert deliver_feedback(feedback.pk) == Status.CANCELLED
+    assert deliver_now(feedback.pk) == Status.CANCELLED
     assert not DeliveryAttempt.objects.exists()
     assert reload(feedback).status == Status.CANCELLED
 
@@ -351,7 +351,7 @@ def test_a_cancel_racing_the_workers_claim_lets_exactly_one_of_them_win(
 
         cancelled, delivered = at_once(
             lambda feedback=feedback: cancel_feedback(feedback=feedback, actor=manager, comment="wrong lead"),
-            lambda feedback=feedback: deliver_feedback(feedback.pk),
+            lambda feedback=feedback: deliver_now(feedback.pk),
         )
 
         calls = SandboxCall.objects.filter(event_id=lead.event_id).count()

@@ -41,8 +41,8 @@ def test_it_records_a_queued_feedback_with_the_catalog_text_and_its_delivery_tas
 @pytest.mark.django_db
 def test_it_leaves_no_feedback_when_enqueueing_fails(make_lead, return_reason):
     lead = make_lead()
-    with mock.patch.object(services, "deliver", autospec=True) as deliver:
-        deliver.enqueue.side_effect = EnqueueFailed("queue is down")
+    with mock.patch.object(services, "enqueue_delivery", autospec=True) as enqueue_delivery:
+        enqueue_delivery.side_effect = EnqueueFailed("queue is down")
         with pytest.raises(EnqueueFailed):
             submit_feedback(lead=lead, feedback_type="return", reason=return_reason)
 
@@ -53,15 +53,15 @@ def test_it_leaves_no_feedback_when_enqueueing_fails(make_lead, return_reason):
 @pytest.mark.django_db
 def test_it_leaves_no_task_when_the_feedback_cannot_be_completed(make_lead, return_reason):
     lead = make_lead()
-    real_deliver = services.deliver
+    real_enqueue = services.enqueue_delivery
 
-    def enqueue_then_fail(feedback_id):
-        real_deliver.enqueue(feedback_id)
+    def enqueue_then_fail(feedback, run_after=None):
+        real_enqueue(feedback, run_after)
         assert DBTaskResult.objects.count() == 1
         raise EnqueueFailed("crashed after enqueueing")
 
-    with mock.patch.object(services, "deliver", autospec=True) as deliver:
-        deliver.enqueue.side_effect = enqueue_then_fail
+    with mock.patch.object(services, "enqueue_delivery", autospec=True) as enqueue_delivery:
+        enqueue_delivery.side_effect = enqueue_then_fail
         with pytest.raises(EnqueueFailed):
             submit_feedback(lead=lead, feedback_type="return", reason=return_reason)
 

@@ -4,9 +4,9 @@ import uuid
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
-from feedbackportal.feedback.delivery import deliver_feedback
 from feedbackportal.feedback.models import FeedbackType, Reason, Status
 from feedbackportal.feedback.services import FeedbackRefused, submit_feedback_for_event
+from feedbackportal.feedback.tasks import deliver_now
 
 
 class Command(BaseCommand):
@@ -37,7 +37,7 @@ class Command(BaseCommand):
         except FeedbackRefused as exc:
             raise CommandError(exc.message) from None
         self.stdout.write(f"Recorded feedback {feedback.pk} ({feedback_type}); sending…")
-        deliver_feedback(feedback.pk)
+        deliver_now(feedback.pk)
         deadline = time.monotonic() + wait
         feedback.refresh_from_db()
         while feedback.is_pending and time.monotonic() < deadline:
