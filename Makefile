@@ -22,6 +22,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy feedbackportal tests
 	DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
 browser:

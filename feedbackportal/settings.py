@@ -106,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "feedbackportal.health.context_processors.worker_banner",
             ],
+            "builtins": ["feedbackportal.people"],
         },
     },
 ]

@@ -10,8 +10,10 @@ os.environ.setdefault("LEADCONDUIT_RETRY_BASE_SECONDS", "1")
 from feedbackportal.settings import *  # noqa: F403
 from feedbackportal.settings import BASE_DIR, DATABASES
 
-MEDIA_ROOT = tempfile.mkdtemp(prefix="fp-test-media-")  # uploads in tests never land in the checkout
-STATIC_ROOT = None  # static files come from the finders in tests
+MEDIA_ROOT = tempfile.mkdtemp(  # type: ignore[assignment]
+    prefix="fp-test-media-"
+)  # uploads in tests never land in the checkout
+STATIC_ROOT = None  # type: ignore[assignment]  # static files come from the finders in tests
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -63,7 +63,7 @@ class ReasonAdmin(admin.ModelAdmin):
 
     @admin.display(description="times used", ordering="use_count")
     def times_used(self, obj: Reason) -> int:
-        return obj.use_count
+        return obj.use_count  # type: ignore[attr-defined]  # annotated by get_queryset
 
     def get_readonly_fields(self, request, obj: Reason | None = None) -> list[str]:
         # Past returns would otherwise point at a conversion reason (or the reverse) in every report.
@@ -116,7 +116,7 @@ class FeedbackActionInline(admin.TabularInline):
     model = FeedbackAction
     extra = 0
     can_delete = False
-    fields = ["created_at", "actor", "action", "from_status", "to_status", "comment"]
+    fields = ("created_at", "actor", "action", "from_status", "to_status", "comment")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:

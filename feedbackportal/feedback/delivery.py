@@ -24,6 +24,7 @@ from feedbackportal.leadconduit import (
     Reply,
     send_feedback,
 )
+from feedbackportal.leadconduit.wire import storable_text
 from feedbackportal.leads.models import BadPrice, parse_price
 
 logger = logging.getLogger(__name__)
@@ -178,25 +179,25 @@ def _finish(
     if exchange is not None:
         body = exchange.response_body
         attempt.request_method = exchange.method
-        attempt.request_url = _storable(exchange.url)
+        attempt.request_url = storable_text(exchange.url)
         attempt.request_headers = _storable_headers(exchange.request_headers)
-        attempt.request_body = _storable(exchange.request_body.decode("utf-8", errors="replace"))
+        attempt.request_body = storable_text(exchange.request_body)
         attempt.response_status = exchange.status
         attempt.response_headers = _storable_headers(exchange.response_headers)
-        attempt.response_body = _storable(body[: DeliveryAttempt.RESPONSE_LIMIT].decode("utf-8", errors="replace"))
+        attempt.response_body = storable_text(body[: DeliveryAttempt.RESPONSE_LIMIT])
         attempt.response_truncated = len(body) > DeliveryAttempt.RESPONSE_LIMIT
         attempt.duration_ms = exchange.duration_ms
     attempt.finished_at = now
     attempt.classification = classification
     attempt.outcome = outcome
-    attempt.error = _storable(error)
+    attempt.error = storable_text(error)
     with transaction.atomic():  # the attempt and the feedback's status change together
         attempt.save()
         updated = Feedback.objects.filter(pk=feedback.pk, status=Status.SENDING).update(
             status=status,
-            status_message=_storable(message)[:500],
+            status_message=storable_text(message)[:500],
             outcome=outcome,
-            outcome_reason=_storable(outcome_reason),
+            outcome_reason=storable_text(outcome_reason),
             next_attempt_at=next_attempt_at,
             task_id=feedback.task_id,
             answered_at=now if classification == Classification.ANSWERED else None,
@@ -208,14 +209,9 @@ def _finish(
         logger.warning("Feedback %s changed status while it was being sent", feedback.pk)
 
 
-def _storable(text: str) -> str:
-    # Whatever LeadConduit sends back must be recordable: PostgreSQL text refuses NUL characters.
-    return text.replace("\x00", "\ufffd")
-
-
 def _storable_headers(headers: dict[str, str]) -> dict[str, str]:
-    return {_storable(name): _storable(value) for name, value in headers.items()}
+    return {storable_text(name): storable_text(value) for name, value in headers.items()}
 
 
 def _storable_lead(data: LeadData) -> LeadData:
-    return LeadData(**{name: _storable(getattr(data, name)) for name in LeadData.__slots__})
+    return LeadData(**{name: storable_text(getattr(data, name)) for name in LeadData.__slots__})

@@ -1,4 +1,5 @@
 import uuid
+from typing import Any
 
 from django import forms
 
@@ -35,8 +36,8 @@ class FeedbackForm(forms.Form):
         error_messages={"required": STALE_FORM, "invalid": STALE_FORM},
     )
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         feedback_type, reason = data.get("feedback_type"), data.get("reason")
         if feedback_type == FeedbackType.RETURN and reason is None and "reason" not in self.errors:
             self.add_error("reason", "Choose a reason for the return.")
@@ -66,8 +67,8 @@ class FeedbackForm(forms.Form):
         return False
 
     def _renew_idempotency_key(self) -> None:
-        self.data = self.data.copy()
-        self.data[self.add_prefix("idempotency_key")] = str(uuid.uuid4())
+        self.data = self.data.copy()  # type: ignore[attr-defined]  # a QueryDict: bound forms only
+        self.data[self.add_prefix("idempotency_key")] = str(uuid.uuid4())  # type: ignore[index]
 
 
 class EventFeedbackForm(FeedbackForm):

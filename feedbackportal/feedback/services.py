@@ -3,7 +3,7 @@
 import uuid
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -21,6 +21,7 @@ from feedbackportal.feedback.models import (
 from feedbackportal.feedback.tasks import enqueue_delivery
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leads.models import Lead, reason_text_for
+from feedbackportal.people import display_name
 
 
 class FeedbackRefused(Exception):
@@ -38,7 +39,7 @@ def submit_feedback(
     feedback_type: str,
     reason: Reason | None,
     note: str = "",
-    agent: AbstractBaseUser | None = None,
+    agent: User | None = None,
     idempotency_key: uuid.UUID | None = None,
 ) -> Feedback:
     """Record a feedback and enqueue its delivery, both in one transaction.
@@ -126,7 +127,7 @@ COMMENT_LIMIT = 2000
 DONE = {ActionKind.RESENT: "resent", ActionKind.CONFIRMED: "marked as delivered", ActionKind.CANCELLED: "cancelled"}
 
 
-def resolve_feedback(*, feedback: Feedback, actor: AbstractBaseUser, action: str, comment: str = "") -> Feedback:
+def resolve_feedback(*, feedback: Feedback, actor: User, action: str, comment: str = "") -> Feedback:
     """Resend, mark delivered or cancel a feedback (``action``, an ActionKind), as models.TRANSITIONS allows.
 
     Acts only if the feedback is still as the caller saw it (its status and attempt count);
@@ -163,22 +164,22 @@ def resolve_feedback(*, feedback: Feedback, actor: AbstractBaseUser, action: str
     return feedback
 
 
-def resend_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str = "") -> Feedback:
+def resend_feedback(*, feedback: Feedback, actor: User, comment: str = "") -> Feedback:
     """Queue an unconfirmed or failed feedback for one more delivery (a fresh round of retries)."""
     return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.RESENT, comment=comment)
 
 
-def confirm_feedback_delivered(*, feedback: Feedback, actor: AbstractBaseUser, comment: str) -> Feedback:
+def confirm_feedback_delivered(*, feedback: Feedback, actor: User, comment: str) -> Feedback:
     """Count it as accepted because a person found it in LeadConduit (the comment says where)."""
     return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.CONFIRMED, comment=comment)
 
 
-def cancel_feedback(*, feedback: Feedback, actor: AbstractBaseUser, comment: str) -> Feedback:
+def cancel_feedback(*, feedback: Feedback, actor: User, comment: str) -> Feedback:
     """Stop it for good: not sent (again), no longer live. Cannot overtake a worker's claim."""
     return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.CANCELLED, comment=comment)
 
 
-def _changes(action: str, actor: AbstractBaseUser) -> dict[str, Any]:
+def _changes(action: str, actor: User) -> dict[str, Any]:
     match action:
         case ActionKind.RESENT:
             return {
@@ -188,10 +189,10 @@ def _changes(action: str, actor: AbstractBaseUser) -> dict[str, Any]:
                 "attempts_before_resend": F("attempt_count"),
             }
         case ActionKind.CONFIRMED:
-            message = f"Marked as delivered by {_name(actor)}, who found it in LeadConduit."
+            message = f"Marked as delivered by {display_name(actor)}, who found it in LeadConduit."
             return {"status_message": message[:500], "next_attempt_at": None}
         case _:
-            return {"status_message": f"Cancelled by {_name(actor)}."[:500], "next_attempt_at": None}
+            return {"status_message": f"Cancelled by {display_name(actor)}."[:500], "next_attempt_at": None}
 
 
 def _checked_comment(comment: str, *, required: bool, action: str) -> str:
@@ -237,8 +238,3 @@ def _live_conflict(feedback: Feedback, done: str) -> FeedbackRefused:
         f"from {date_format(timezone.localtime(live.created_at), 'M j, H:i')}); this one was not {done}.",
         existing=live,
     )
-
-
-def _name(user: AbstractBaseUser) -> str:
-    full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""
-    return full_name or user.get_username()

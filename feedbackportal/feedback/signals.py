@@ -31,7 +31,9 @@ def on_groups_changed(sender, instance, action: str, reverse: bool, pk_set, **kw
     if not isinstance(instance, Group) or instance.name != ADMIN_GROUP:
         return
     if action == "pre_clear":
-        instance._members_before_clear = list(instance.user_set.values_list("pk", flat=True))
+        instance._members_before_clear = list(  # type: ignore[attr-defined]  # read at post_clear
+            instance.user_set.values_list("pk", flat=True)
+        )
     elif action in ("post_add", "post_remove"):
         sync_staff(pk_set or ())
     elif action == "post_clear":

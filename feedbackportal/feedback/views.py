@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -23,11 +23,12 @@ from feedbackportal.feedback.services import (
     submit_feedback,
     submit_feedback_for_event,
 )
+from feedbackportal.htmx import AuthedHttpRequest
 from feedbackportal.leads.models import Lead
 
 
 @require_POST
-def create(request: HttpRequest, lead_pk: int) -> HttpResponse:
+def create(request: AuthedHttpRequest, lead_pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead, pk=lead_pk)
     form = FeedbackForm(request.POST)
     feedback = None
@@ -47,7 +48,7 @@ def create(request: HttpRequest, lead_pk: int) -> HttpResponse:
 
 @require_GET
 @vary_on_headers("HX-Request")
-def status(request: HttpRequest, pk: int) -> HttpResponse:
+def status(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     feedback = get_object_or_404(feedback_with_attempts(), pk=pk)
     if not request.htmx:
         return redirect("leads:detail", pk=feedback.lead_id)
@@ -55,7 +56,7 @@ def status(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-def for_event(request: HttpRequest) -> HttpResponse:
+def for_event(request: AuthedHttpRequest) -> HttpResponse:
     if request.method == "GET":
         event_id = request.GET.get("event_id", "").strip().lower()
         known = Lead.objects.filter(event_id=event_id).first() if event_id else None
@@ -92,7 +93,7 @@ RESOLVED = {
 
 @require_GET
 @permission_required(RESOLVE, raise_exception=True)
-def queue(request: HttpRequest) -> HttpResponse:
+def queue(request: AuthedHttpRequest) -> HttpResponse:
     status_filter = request.GET.get("status", "all")
     if status_filter not in QUEUE_FILTERS:
         status_filter = "all"
@@ -109,13 +110,13 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required(RESOLVE, raise_exception=True)
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
+def detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, pk)
 
 
 @require_POST
 @permission_required(RESOLVE, raise_exception=True)
-def resolve(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+def resolve(request: AuthedHttpRequest, pk: int, action: str) -> HttpResponse:
     form = ResolutionForm(request.POST)
     form.is_valid()  # every field is optional text: the service judges the comment
     feedback = form.as_seen(get_object_or_404(Feedback, pk=pk))
@@ -129,7 +130,9 @@ def resolve(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     return redirect("feedback:detail", pk=pk)
 
 
-def _render_detail(request: HttpRequest, pk: int, *, refused: dict | None = None, status: int = 200) -> HttpResponse:
+def _render_detail(
+    request: AuthedHttpRequest, pk: int, *, refused: dict | None = None, status: int = 200
+) -> HttpResponse:
     try:
         feedback, attempts, actions = feedback_for_resolution(pk)
     except Feedback.DoesNotExist:

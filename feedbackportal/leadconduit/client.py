@@ -23,6 +23,7 @@ from urllib3.util.retry import Retry
 
 from feedbackportal.leadconduit.wire import (
     ACCEPT_TYPES,
+    BODY_LIMIT_BYTES,
     FeedbackResult,
     UnreadableResult,
     decode_result,
@@ -33,7 +34,7 @@ from feedbackportal.leadconduit.wire import (
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = BODY_LIMIT_BYTES
 USER_AGENT = "FeedbackPortal/1.0 (+LeadConduit feedback client)"
 
 

@@ -9,12 +9,19 @@ import math
 from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
-from feedbackportal.leadconduit.wire import UnsafeOrInvalidXml, is_event_id, parse_xml
+from feedbackportal.leadconduit.wire import (
+    BODY_LIMIT_BYTES,
+    UnsafeOrInvalidXml,
+    charset,
+    is_event_id,
+    media_type,
+    parse_xml,
+    storable_text,
+)
 
-MAX_BODY_BYTES = 1024 * 1024
+MAX_BODY_BYTES = BODY_LIMIT_BYTES
 MAX_DEPTH = 16
 MAX_FIELDS = 1000
-_NOT_TEXT = dict.fromkeys(range(0x00, 0x09)) | dict.fromkeys([0x0B, 0x0C]) | dict.fromkeys(range(0x0E, 0x20))
 
 
 class BadDelivery(ValueError):
@@ -24,18 +31,6 @@ class BadDelivery(ValueError):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-def media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
-
-
-def charset(content_type: str) -> str:
-    for param in content_type.split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip():
-            return value.strip().strip('"').lower()
-    return "utf-8"
 
 
 def parse_delivery(body: bytes, content_type: str) -> dict:
@@ -54,7 +49,9 @@ def parse_delivery(body: bytes, content_type: str) -> dict:
             "Unsupported Content-Type; send application/json, application/x-www-form-urlencoded or text/xml.",
             status=415,
         )
-    return _clean(data, depth=0)
+    cleaned = _clean(data, depth=0)
+    assert isinstance(cleaned, dict)  # _load_* return mappings, and _clean keeps their shape
+    return cleaned
 
 
 def extract_fields(data: Mapping, mapping: Mapping[str, str]) -> dict[str, str]:
@@ -93,7 +90,7 @@ def lookup(data: Mapping, name: str) -> object:
 
 def clean_text(value: str) -> str:
     """Text any database stores: no NUL or other control characters, no lone surrogates."""
-    return value.encode("utf-8", "replace").decode("utf-8").translate(_NOT_TEXT)
+    return storable_text(value, drop_controls=True)
 
 
 def _scalar_text(value: object) -> str:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
+from django.utils.http import parse_header_parameters
 
 EVENT_ID_RE = re.compile(r"^[0-9a-fA-F]{24}$")
 
@@ -59,6 +60,34 @@ class FeedbackResult:
         return self.outcome is Outcome.SUCCESS
 
 
+# The most any body the portal reads may be: LeadConduit's replies and the intake's lead deliveries.
+BODY_LIMIT_BYTES = 1024 * 1024
+
+_CONTROLS = dict.fromkeys(range(0x00, 0x09)) | dict.fromkeys([0x0B, 0x0C]) | dict.fromkeys(range(0x0E, 0x20))
+
+
+def storable_text(value: str | bytes, *, drop_controls: bool = False) -> str:
+    """Text any database column takes, whatever arrived.
+
+    Bytes are read as UTF-8 and lone surrogates are replaced, both with U+FFFD; NUL (which
+    PostgreSQL's text refuses) becomes U+FFFD, or with ``drop_controls`` every control
+    character but tab, newline and carriage return is left out (lead fields people read).
+    """
+    text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text.translate(_CONTROLS) if drop_controls else text.replace("\x00", "\ufffd")
+
+
+def media_type(content_type: str) -> str:
+    """The lower-cased media type of a Content-Type value ("" when there is none)."""
+    return parse_header_parameters(content_type)[0] if content_type.strip() else ""
+
+
+def charset(content_type: str, default: str = "utf-8") -> str:
+    """The charset parameter of a Content-Type value, lower-cased, or ``default``."""
+    return (parse_header_parameters(content_type)[1].get("charset") or default).lower()
+
+
 class UnreadableResult(ValueError):
     """The body is not a result document we can trust."""
 
@@ -94,10 +123,6 @@ def encode_feedback(fmt: str, feedback_type: str, reason: str) -> tuple[bytes, s
     else:
         raise ValueError(f"unknown request format {fmt!r}")
     return body, CONTENT_TYPES[fmt]
-
-
-def media_type(content_type: str) -> str:
-    return content_type.split(";", 1)[0].strip().lower()
 
 
 def decode_result(body: bytes, content_type: str) -> FeedbackResult:

@@ -2,6 +2,8 @@ import base64
 import binascii
 import hmac
 import logging
+from collections.abc import Callable
+from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -52,17 +54,30 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
 # ---- Lead intake: LeadConduit's delivery step posts each lead here
 
 
-@csrf_exempt
-@login_not_required
+def intake_source(view: Callable[[HttpRequest, Source], JsonResponse]) -> Callable[[HttpRequest, str], JsonResponse]:
+    """Open a lead-intake view to the source named by the URL's slug and its token, and to no one else.
+
+    The token comes as ``X-Intake-Token``, ``Authorization: Bearer <token>`` or HTTP Basic's
+    password. An unknown slug answers exactly as a wrong token does, so slugs cannot be discovered.
+    """
+
+    @csrf_exempt
+    @login_not_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, slug: str) -> JsonResponse:
+        source = Source.objects.filter(slug=slug).first()
+        if source is None or not _authenticated(request, source):
+            response = _refused("Missing or wrong intake token.", 401)
+            response["WWW-Authenticate"] = 'Basic realm="Lead intake"'
+            return response
+        return view(request, source)
+
+    return wrapper
+
+
 @require_POST
-def intake(request: HttpRequest, slug: str) -> JsonResponse:
-    source = Source.objects.filter(slug=slug).first()
-    if source is None:
-        return _refused("Unknown source.", 404)
-    if not _authenticated(request, source):
-        response = _refused("Missing or wrong intake token.", 401)
-        response["WWW-Authenticate"] = 'Basic realm="Lead intake"'
-        return response
+@intake_source
+def intake(request: HttpRequest, source: Source) -> JsonResponse:
     if not source.active:
         return _refused("This source is switched off in the Feedback Portal.", 403)
     declared = request.META.get("CONTENT_LENGTH") or "0"

@@ -6,6 +6,8 @@ from django.http import QueryDict
 from django.utils import timezone
 from django_filters.fields import ModelChoiceField
 
+from feedbackportal.people import display_name
+
 OUTCOME_CHOICES = [
     ("", "Any answer"),
     ("success", "success (accepted)"),
@@ -43,7 +45,7 @@ class DateInput(forms.DateInput):
 
 class AgentChoiceField(ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return obj.get_full_name() or obj.get_username()
+        return display_name(obj)
 
 
 class ReportFilterForm(forms.Form):

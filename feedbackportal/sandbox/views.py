@@ -11,12 +11,12 @@ from datetime import timedelta
 from urllib.parse import parse_qs
 
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from feedbackportal.leadconduit.wire import parse_xml
+from feedbackportal.leadconduit.wire import charset, media_type, parse_xml, storable_text
 from feedbackportal.sandbox.models import SandboxCall, SandboxEvent
 
 EVENT_LIFETIME = timedelta(days=90)
@@ -77,7 +77,7 @@ class _Refusal(Exception):
 
 @csrf_exempt
 @login_not_required
-def feedback(request: HttpRequest, fault: str = "") -> HttpResponse:
+def feedback(request: HttpRequest, fault: str = "") -> HttpResponseBase:
     # Headers are cut to the columns' lengths (PostgreSQL refuses longer values); nothing else changes.
     call = SandboxCall(
         fault=fault[:20],
@@ -87,8 +87,9 @@ def feedback(request: HttpRequest, fault: str = "") -> HttpResponse:
         content_type=(request.META.get("CONTENT_TYPE") or "")[:200],
         accept=request.META.get("HTTP_ACCEPT", "")[:200],
         authorization=request.META.get("HTTP_AUTHORIZATION", "")[:200],
-        body=_storable(request.body),
+        body=storable_text(request.body),
     )
+    response: HttpResponseBase | None
     if fault and fault not in FAULTS:
         response = HttpResponse(f"No such fault mode: {fault}", status=404, content_type="text/plain")
     else:
@@ -100,17 +101,12 @@ def feedback(request: HttpRequest, fault: str = "") -> HttpResponse:
             response = HttpResponse(refusal.text, status=refusal.status, content_type="text/plain")
     call.status = response.status_code
     call.response_content_type = response.get("Content-Type", "")[:100]
-    call.response_body = "" if response.streaming else _storable(response.content[:65536])
+    call.response_body = storable_text(response.content[:65536]) if isinstance(response, HttpResponse) else ""
     call.save()
     return response
 
 
-def _storable(data: bytes) -> str:
-    # Kept as text: bytes that are not UTF-8 become U+FFFD, and so does NUL, which PostgreSQL cannot store.
-    return data.decode("utf-8", errors="replace").replace("\x00", "\ufffd")
-
-
-def _fault_response(fault: str, request: HttpRequest) -> HttpResponse | None:
+def _fault_response(fault: str, request: HttpRequest) -> HttpResponseBase | None:
     if fault == "flaky":
         failures = int(request.GET.get("fail", "1") or 1)
         earlier = SandboxCall.objects.filter(fault="flaky", event_id=request.GET.get("event_id", "")[:100]).count()
@@ -209,15 +205,14 @@ def _read_fields(request: HttpRequest) -> dict[str, str]:
     raw_type = request.META.get("CONTENT_TYPE") or ""
     if not raw_type.strip():
         raise _Refusal(415, CONTENT_TYPE_REQUIRED)
-    mime, *params = [part.strip() for part in raw_type.split(";")]
-    mime = mime.lower()
+    mime = media_type(raw_type)
     kind = BODY_TYPES.get(mime)
     if kind is None:
         raise _Refusal(406, UNSUPPORTED_CONTENT_TYPE)
     body = request.body
     try:
         if kind == "json":
-            data = json.loads(body.decode(_charset(params)))
+            data = json.loads(body.decode(charset(raw_type)))
             if not isinstance(data, dict):
                 raise ValueError("expected an object")
             return {key: str(data.get(key) or "") for key in ("type", "reason")}
@@ -225,19 +220,11 @@ def _read_fields(request: HttpRequest) -> dict[str, str]:
             # The XML declaration, not the header, names the encoding.
             root = parse_xml(body)
             return {key: (root.findtext(key) or "") for key in ("type", "reason")}
-        charset = _charset(params)
-        parsed = parse_qs(body.decode(charset), keep_blank_values=True, strict_parsing=bool(body), encoding=charset)
+        encoding = charset(raw_type)
+        parsed = parse_qs(body.decode(encoding), keep_blank_values=True, strict_parsing=bool(body), encoding=encoding)
         return {key: parsed.get(key, [""])[0] for key in ("type", "reason")}
     except (ValueError, LookupError, RecursionError) as exc:  # parse_xml's UnsafeOrInvalidXml is a ValueError
         raise _Refusal(400, f"Body is not parsable as {mime} -- {exc}") from None
-
-
-def _charset(params: list[str]) -> str:
-    for param in params:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"'):
-            return value.strip().strip('"')
-    return "utf-8"
 
 
 def _decide(event_id: str, feedback_type: str, reason: str) -> tuple[int, dict]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.db import connections
 from django_tasks_db.management.commands.db_worker import Worker
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -18,7 +18,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-VIEWPORT = {"width": 1366, "height": 768}  # the call-center monitor
+VIEWPORT: ViewportSize = {"width": 1366, "height": 768}  # the call-center monitor
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -22,6 +22,7 @@ def test_a_manager_filters_the_history_sees_the_chart_change_and_downloads_the_c
     now = timezone.now()
     for feedback_type, count in ((FeedbackType.RETURN, 3), (FeedbackType.CONVERSION, 2)):
         reason = Reason.objects.filter(feedback_type=feedback_type).first()
+        assert reason is not None
         for _ in range(count):
             Feedback.objects.create(
                 lead=make_lead(last_name="=SUM(A1)" if feedback_type == "conversion" else "Doe"),

@@ -40,7 +40,7 @@ def post_action(client, action: str, feedback: Feedback, *, comment: str = "", s
 
 
 def queue_rows(page: BeautifulSoup) -> list[str]:
-    return [row["id"] for row in page.select("table.queue tbody tr")]
+    return [str(row["id"]) for row in page.select("table.queue tbody tr")]
 
 
 # ---- Who may see and do what

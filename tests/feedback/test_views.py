@@ -1,7 +1,7 @@
 import uuid
 
 import pytest
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from django.urls import reverse
 
 from feedbackportal.feedback.models import Feedback, Reason, Status
@@ -19,7 +19,7 @@ def html(response) -> BeautifulSoup:
 
 
 def top_level(page: BeautifulSoup) -> list[tuple[str, str | None]]:
-    return [(tag.name, tag.get("id")) for tag in page.contents if getattr(tag, "name", None)]
+    return [(tag.name, tag.get("id")) for tag in page.contents if isinstance(tag, Tag)]  # type: ignore[misc]
 
 
 def post_feedback(client, lead: Lead, *, htmx: bool = False, **fields):

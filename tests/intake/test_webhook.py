@@ -141,9 +141,17 @@ def test_a_token_of_another_source_does_not_open_this_one(client, source):
     refused(response, 401, "token")
 
 
-def test_an_unknown_source_is_not_found(client, db):
-    response = client.post("/intake/nobody/", "{}", content_type=JSON, **AUTH)
-    refused(response, 404, "Unknown source")
+def test_an_unknown_source_answers_as_a_wrong_token_does(client, source):
+    # Nothing tells a prober which source slugs exist.
+    unknown = client.post("/intake/nobody/", "{}", content_type=JSON, **AUTH)
+    wrong = client.post(url(source), "{}", content_type=JSON, HTTP_X_INTAKE_TOKEN="wrong")
+
+    refused(unknown, 401, "token")
+    assert (unknown.status_code, unknown.content, unknown.get("WWW-Authenticate")) == (
+        wrong.status_code,
+        wrong.content,
+        wrong.get("WWW-Authenticate"),
+    )
 
 
 def test_an_inactive_source_is_refused(client, source):

@@ -23,6 +23,7 @@ def html(response) -> BeautifulSoup:
 def reason_options(page: BeautifulSoup, feedback_type: str) -> list[tuple[str, str]]:
     """(digit hint, label) for each reason offered for one feedback type."""
     group = page.select_one(f"form.feedback-form fieldset.reasons[data-type={feedback_type}]")
+    assert group is not None
     options = []
     for label in group.select("label"):
         kbd = label.find("kbd")

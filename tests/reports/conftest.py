@@ -55,7 +55,7 @@ def add_feedback(make_lead) -> Callable[..., Feedback]:
             lead = make_lead(**({"received_at": received_at} if received_at else {}))
         if reason is None:
             reason = Reason.objects.filter(feedback_type=feedback_type).order_by("position").first()
-        outcome = {Status.ACCEPTED: "success", Status.REJECTED: "failure"}.get(status, "")
+        outcome = {Status.ACCEPTED.value: "success", Status.REJECTED.value: "failure"}.get(status, "")
         defaults = {"outcome": outcome, "created_at": created_at or timezone.now()}
         return Feedback.objects.create(
             lead=lead,

@@ -20,7 +20,9 @@ def html(response) -> BeautifulSoup:
 
 
 def rows(response) -> list[int]:
-    return [int(row["id"].removeprefix("feedback-")) for row in html(response).select("table.report-history tbody tr")]
+    return [
+        int(str(row["id"]).removeprefix("feedback-")) for row in html(response).select("table.report-history tbody tr")
+    ]
 
 
 def ids(*feedbacks: Feedback) -> list[int]:

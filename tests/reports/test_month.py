@@ -15,7 +15,8 @@ def cells(response, feedback_type: str) -> dict[str, str]:
     row = BeautifulSoup(response.content, "html.parser").select_one(
         f"table.reconciliation tr[data-type={feedback_type}]"
     )
-    return {cell["data-column"]: cell.get_text(strip=True) for cell in row.select("td")}
+    assert row is not None
+    return {str(cell["data-column"]): cell.get_text(strip=True) for cell in row.select("td")}
 
 
 @pytest.fixture

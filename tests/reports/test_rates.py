@@ -28,7 +28,9 @@ def table(page: BeautifulSoup, name: str) -> list[list[str]]:
 
 
 def figure(page: BeautifulSoup, name: str) -> str:
-    return page.select_one(f"[data-figure={name}]").get_text(strip=True)
+    element = page.select_one(f"[data-figure={name}]")
+    assert element is not None
+    return element.get_text(strip=True)
 
 
 @pytest.fixture

@@ -9,10 +9,3 @@ def percent(value: float | None, digits: int = 1) -> str:
     if value is None:
         return "—"
     return f"{value * 100:.{digits}f}%"
-
-
-@register.filter
-def person(user) -> str:
-    if user is None:
-        return "—"
-    return user.get_full_name() or user.get_username()
