@@ -54,6 +54,12 @@ LEADCONDUIT_RESEND_UNKNOWN = env_bool("LEADCONDUIT_RESEND_UNKNOWN", default=Fals
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60, minimum=5)
 # How long a queued feedback may wait without a live task before the sweeper enqueues it again.
 SWEEP_GRACE_SECONDS = env_int("SWEEP_GRACE_SECONDS", 60, minimum=1)
+# CSV imports: a file wider or with longer rows than this is refused before anything is built from
+# it (a hostile or broken file must not take a web worker or the worker down).
+IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 200, minimum=1)
+IMPORT_MAX_ROW_CHARS = env_int("IMPORT_MAX_ROW_CHARS", 100_000, minimum=100)
+# What a lead's raw payload keeps of each CSV cell.
+IMPORT_MAX_CELL_CHARS = env_int("IMPORT_MAX_CELL_CHARS", 1000, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

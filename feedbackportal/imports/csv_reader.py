@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
 
+from django.conf import settings
+
 from feedbackportal.imports.models import ImportKind
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leadconduit.delivery_format import clean_text
@@ -62,18 +64,47 @@ class ImportRefused(Exception):
 def text_rows(open_binary: OpenBinary) -> Iterator[Iterator[list[str]]]:
     """CSV rows from a binary file, decoded as UTF-8 (a BOM is skipped; undecodable bytes become �).
 
-    Blank lines are left out, so row numbers count the rows that have something in them.
+    Blank lines are left out, so row numbers count the rows that have something in them. Raises
+    ImportRefused (while iterating) at a row wider than IMPORT_MAX_COLUMNS or longer than
+    IMPORT_MAX_ROW_CHARS: such a row is never held in memory whole.
     """
     with open_binary() as binary:
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
         try:
-            yield (row for row in csv.reader(text) if row)
+            yield _checked_rows(text)
         finally:
             text.detach()
 
 
+def _checked_rows(text: IO[str]) -> Iterator[list[str]]:
+    max_columns, max_chars = settings.IMPORT_MAX_COLUMNS, settings.IMPORT_MAX_ROW_CHARS
+    for row in csv.reader(_bounded_lines(text, max_chars)):
+        if len(row) > max_columns:
+            raise ImportRefused(
+                f"A row has {len(row):,} columns; an import takes at most {max_columns:,} (IMPORT_MAX_COLUMNS)."
+            )
+        if row:
+            yield row
+
+
+def _bounded_lines(text: IO[str], max_chars: int) -> Iterator[str]:
+    # readline with a limit: a file that is one enormous line is refused after max_chars characters
+    # instead of being read whole (the csv module would otherwise build it in memory).
+    while line := text.readline(max_chars + 1):
+        if len(line) > max_chars:
+            raise ImportRefused(
+                f"A line of the file is over {max_chars:,} characters (IMPORT_MAX_ROW_CHARS); "
+                "this is not a CSV file we can import."
+            )
+        yield line
+
+
 def csv_preview(open_binary: OpenBinary, rows: int = PREVIEW_ROWS) -> tuple[list[str], list[list[str]]]:
-    """The header and the first few data rows, read without loading the file."""
+    """The header and the first few data rows, read without loading the file.
+
+    Reads at most the first rows + 1 lines, each capped (see text_rows). Raises ImportRefused for
+    an empty, unreadable, too wide or too long file; the message is for the manager.
+    """
     try:
         with text_rows(open_binary) as reader:
             header = next(reader, [])

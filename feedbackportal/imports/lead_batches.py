@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -43,9 +44,10 @@ def _import_lead_batch(
     job: ImportJob, source: Source | None, header: list[str], columns: dict[str, int], batch: Batch
 ) -> None:
     parsed: list[tuple[int, dict[str, Any] | None, str, dict[str, str]]] = []
+    cell_chars = settings.IMPORT_MAX_CELL_CHARS  # what the lead's raw payload keeps of each cell
     for number, row in batch:
         values, problem = _lead_values(row, columns)
-        payload = {name: clean_text(value) for name, value in zip(header, row, strict=False) if name}
+        payload = {name: clean_text(value)[:cell_chars] for name, value in zip(header, row, strict=False) if name}
         parsed.append((number, values, problem, payload))
     event_ids = {values["event_id"] for _, values, _, _ in parsed if values}
     existing = {lead.event_id: lead for lead in Lead.objects.filter(event_id__in=event_ids)}
