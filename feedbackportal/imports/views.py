@@ -11,8 +11,9 @@ from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.htmx import HtmxHttpRequest
 from feedbackportal.imports.csv_reader import FIELD_LABELS, ImportRefused, csv_preview, guess_mapping
+from feedbackportal.imports.filters import ImportRowFilter
 from feedbackportal.imports.forms import ColumnMappingForm, FeedbackUploadForm, LeadUploadForm
-from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus, RowResult
+from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 from feedbackportal.imports.services import import_job_create, import_job_start, import_results
 from feedbackportal.spreadsheet import csv_download
 
@@ -93,16 +94,11 @@ def detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.select_related("created_by", "source"), pk=pk)
     if job.status == ImportStatus.MAPPING:
         return redirect("imports:mapping", pk=job.pk)
-    result_filter = request.GET.get("result", "")
-    if result_filter not in RowResult.values:
-        result_filter = ""
-    rows = job.rows.select_related("lead").order_by("row_number")
-    if result_filter:
-        rows = rows.filter(result=result_filter)
+    rows = ImportRowFilter(request.GET, queryset=job.rows.select_related("lead").order_by("row_number"))
     context = {
         "job": job,
-        "rows": Paginator(rows, RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
-        "result_filter": result_filter,
+        "rows": Paginator(rows.qs, RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
+        "result_filter": rows.current_tab,
         "mapping": [(FIELD_LABELS.get(field, field), column) for field, column in job.column_mapping.items()],
     }
     template = "imports/detail.html#progress" if request.htmx else "imports/detail.html"

@@ -309,3 +309,16 @@ def test_the_import_leads_command_refuses_what_it_cannot_do(tmp_path, db, args, 
     path.write_bytes(csv_bytes([["ref"], [new_event_id()]]))
     with pytest.raises(CommandError, match=words):
         call_command("import_leads", str(path), *args)
+
+
+@pytest.mark.parametrize(("asked", "shown"), [("skipped", ["skipped"]), ("bogus", ["created", "skipped"]), ("", None)])
+def test_the_results_page_filters_rows_by_result_and_ignores_an_unknown_one(tmp_path, manager_client, asked, shown):
+    job = run_file(tmp_path, [["event_id", "first_name"], [new_event_id(), "Ann"], ["not-an-id", "Bo"]])
+
+    page = html(manager_client.get(reverse("imports:detail", args=[job.pk]), {"result": asked}))
+
+    results = sorted({row["class"][0].removeprefix("row-") for row in page.select("tbody tr[class^=row-]")})
+    assert results == (shown or ["created", "skipped"])
+    current = page.select_one("nav.tabs a[aria-current=page]")
+    assert current is not None
+    assert current.get_text(" ", strip=True).split()[0] == {"skipped": "Skipped"}.get(asked, "All")
