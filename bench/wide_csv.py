@@ -16,24 +16,8 @@ import django
 
 django.setup()
 
+from bench.generated import Endless  # noqa: E402
 from feedbackportal.imports.csv_reader import ImportRefused, csv_preview  # noqa: E402
-
-
-class Generated(io.RawIOBase):
-    def __init__(self, unit: bytes, size: int) -> None:
-        self.unit, self.size, self.given = unit, size, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        count = min(len(buffer), self.size - self.given)
-        if count <= 0:
-            return 0
-        offset = self.given % len(self.unit)
-        buffer[:count] = (self.unit * (count // len(self.unit) + 2))[offset : offset + count]
-        self.given += count
-        return count
 
 
 def peak_rss_mb() -> float:
@@ -43,8 +27,8 @@ def peak_rss_mb() -> float:
 def main() -> None:
     print(f"process peak RSS before: {peak_rss_mb():.1f} MB")
     for label, file in (
-        ("header of 1,000,000 columns", Generated(b"c,", 2_000_000)),
-        ("200 MB single-line file", Generated(b"x" * 1000, 200 * 1024 * 1024)),
+        ("header of 1,000,000 columns", Endless(b"c,", 2_000_000)),
+        ("200 MB single-line file", Endless(b"x" * 1000, 200 * 1024 * 1024)),
     ):
         try:
             csv_preview(partial(io.BufferedReader, file))

@@ -6,6 +6,7 @@ import tracemalloc
 import pytest
 from django.urls import reverse
 
+from bench.generated import Endless
 from feedbackportal.imports import runner, services
 from feedbackportal.imports.csv_reader import ImportRefused, csv_preview
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
@@ -14,30 +15,6 @@ from tests.conftest import new_event_id
 from tests.imports.conftest import csv_bytes, upload
 
 pytestmark = pytest.mark.django_db
-
-
-class Endless(io.RawIOBase):
-    """A file made on the fly (nothing of it in memory): ``head`` then ``unit`` until ``size`` bytes."""
-
-    def __init__(self, unit: bytes, size: int, head: bytes = b"") -> None:
-        self.unit, self.size, self.head, self.given = unit, size, head, 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        count = min(len(buffer), self.size - self.given)
-        if count <= 0:
-            return 0
-        start = self.given - len(self.head)
-        if start < 0:
-            chunk = (self.head + self.unit * (count // len(self.unit) + 2))[self.given : self.given + count]
-        else:
-            offset = start % len(self.unit)
-            chunk = (self.unit * (count // len(self.unit) + 2))[offset : offset + count]
-        buffer[:count] = chunk
-        self.given += count
-        return count
 
 
 def wide_header(columns: int) -> Endless:
