@@ -7,6 +7,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 from django.core.files import File
 from django.db import transaction
+from django.utils import timezone
 
 from feedbackportal.imports.csv_reader import ImportRefused
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
@@ -62,6 +63,16 @@ def import_job_start(*, job: ImportJob, column_mapping: dict[str, str] | None = 
             ImportJob.objects.filter(pk=job.pk).update(task_id=str(run_import.enqueue(job.pk).id))
     job.refresh_from_db()
     return job
+
+
+def import_job_fail(*, job: ImportJob, message: str) -> None:
+    """Fail a job still waiting for its column mapping (its file cannot be previewed), saying why.
+
+    Conditional on the status, so it never overwrites a job that was started meanwhile.
+    """
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.MAPPING).update(
+        status=ImportStatus.FAILED, error=message[:2000], finished_at=timezone.now()
+    )
 
 
 def _safe_name(name: str) -> str:

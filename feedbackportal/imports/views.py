@@ -14,7 +14,7 @@ from feedbackportal.imports.csv_reader import FIELD_LABELS, ImportRefused, csv_p
 from feedbackportal.imports.filters import ImportRowFilter
 from feedbackportal.imports.forms import ColumnMappingForm, FeedbackUploadForm, LeadUploadForm
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
-from feedbackportal.imports.services import import_job_create, import_job_start, import_results
+from feedbackportal.imports.services import import_job_create, import_job_fail, import_job_start, import_results
 from feedbackportal.spreadsheet import csv_download
 
 IMPORT = "imports.import_data"
@@ -57,8 +57,7 @@ def mapping(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         header, sample = csv_preview(lambda: default_storage.open(name, "rb"))
     except ImportRefused as exc:
-        job.status, job.error = ImportStatus.FAILED, exc.message
-        job.save(update_fields=["status", "error"])
+        import_job_fail(job=job, message=exc.message)
         messages.error(request, exc.message)
         return redirect(job)
     form = ColumnMappingForm(request.POST or None, header=header, initial=guess_mapping(header, job.source))
