@@ -16,12 +16,14 @@ from datetime import datetime
 from django.contrib.auth.models import User
 from django.db.models import Q
 
+from feedbackportal.feedback.delivery import OUTCOME_STATUS
 from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackType, Status
 from feedbackportal.feedback.services import FeedbackRefused, resolve_feedback
 
 BATCH = 500
 # The portal's status, as the outcome LeadConduit records for it.
-STATUS_OUTCOME: dict[str, str] = {Status.ACCEPTED: "success", Status.REJECTED: "failure", Status.ERROR: "error"}
+# The outcome LeadConduit reported for each status it answered with: the worker's own table, read backwards.
+STATUS_OUTCOME: dict[str, str] = {status: outcome.value for outcome, status in OUTCOME_STATUS.items()}
 # Never reached LeadConduit: such a feedback does not explain an export row.
 NEVER_SENT = (Status.CANCELLED, Status.FAILED)
 GROUPS = ["agree", "confirmable", "missing", "elsewhere", "twice", "differs"]
