@@ -13,6 +13,7 @@ from feedbackportal.feedback.models import Feedback
 from feedbackportal.feedback.sweeper import sweep
 from feedbackportal.imports import feedback_batches, feedback_preview, lead_batches, runner, services
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.imports.tasks import run_import
 from feedbackportal.leads.models import Lead
 from tests.conftest import new_event_id
 from tests.imports.conftest import csv_bytes, upload
@@ -98,8 +99,6 @@ def test_a_feedback_import_awaiting_confirmation_can_be_cancelled_and_then_not_c
 def test_a_queued_import_cancelled_before_the_worker_takes_it_imports_nothing(manager):
     job = services.import_job_start(job=lead_job(lead_rows(3)), column_mapping={"event_id": "Event ID"})
     assert services.import_job_cancel(job=job, user=manager)
-    from feedbackportal.imports.tasks import run_import
-
     assert run_import.call(job.pk) == ImportStatus.CANCELLED
     assert not Lead.objects.exists()
 
