@@ -81,10 +81,14 @@ def import_job_confirm(
     """Send a previewed bulk feedback import: queue it for the worker (or for the caller to run).
 
     Returns False, changing nothing, unless the job is waiting for its confirmation: a double click,
-    a second tab or a cancel that came first confirm nothing more.
+    a second tab or a cancel that came first confirm nothing more. The worker needs the stored file:
+    a job started from the shell (no file stored) is confirmed there, with run_in_worker=False.
     """
+    waiting = ImportJob.objects.filter(pk=job.pk, kind=ImportKind.FEEDBACK, status=ImportStatus.CONFIRM)
+    if run_in_worker:
+        waiting = waiting.exclude(file="")
     with transaction.atomic():
-        confirmed = ImportJob.objects.filter(pk=job.pk, kind=ImportKind.FEEDBACK, status=ImportStatus.CONFIRM).update(
+        confirmed = waiting.update(
             status=ImportStatus.QUEUED,
             confirmed_at=timezone.now(),
             confirmed_by=user if isinstance(user, User) else None,

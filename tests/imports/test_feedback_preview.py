@@ -210,6 +210,16 @@ def test_confirming_twice_in_the_service_confirms_once(tmp_path, manager, make_l
     assert DBTaskResult.objects.count() == 1
 
 
+def test_a_job_from_the_shell_is_never_handed_to_the_worker_which_has_no_file_for_it(tmp_path, manager, make_lead):
+    path = tmp_path / "f.csv"
+    path.write_bytes(csv_bytes([[make_lead().event_id, "Wrong number"]]))
+    job = services.import_job_create(kind=ImportKind.FEEDBACK, uploaded=None, name="f.csv", feedback_type="return")
+    job = runner.run_import(job, lambda: path.open("rb"))
+    assert services.import_job_confirm(job=job, user=manager) is False
+    assert job.status == ImportStatus.CONFIRM
+    assert not DBTaskResult.objects.exists()
+
+
 def test_a_lead_import_or_an_unpreviewed_job_cannot_be_confirmed(tmp_path, manager, make_lead):
     job = services.import_job_create(
         kind=ImportKind.FEEDBACK, uploaded=None, name="x.csv", feedback_type="return", user=manager
