@@ -6,9 +6,13 @@ from django.db import reset_queries
 from django.db.models import F
 from django.utils import timezone
 
-from feedbackportal.imports.models import ImportJob, ImportRow, RowResult
+from feedbackportal.imports.models import ImportJob, ImportRow, ImportStatus, RowResult
 
 Batch = list[tuple[int, list[str]]]
+
+
+class ImportCancelled(Exception):
+    """The job was cancelled while it ran: the batch in hand is rolled back and the run stops."""
 
 
 def batches(rows: Iterator[list[str]], *, first_row: int, skip: int, size: int) -> Iterator[Batch]:
@@ -26,14 +30,26 @@ def batches(rows: Iterator[list[str]], *, first_row: int, skip: int, size: int) 
 
 
 def record_batch(job: ImportJob, results: list[ImportRow]) -> None:
-    """Store a batch's row results and move the job's counters (inside the batch's transaction)."""
-    ImportRow.objects.bulk_create(results)
-    reset_queries()  # with DEBUG on, Django keeps every query's SQL: memory would grow with the file
+    """Store a batch's row results and move the job's counters (inside the batch's transaction).
+
+    Raises ImportCancelled, so the batch's transaction rolls back, when the job is no longer running.
+    """
     counts = {result: sum(1 for row in results if row.result == result) for result in RowResult.values}
-    ImportJob.objects.filter(pk=job.pk).update(
+    # Conditional on the status: a cancel that committed first wins, and this batch is not kept.
+    moved = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
         processed=F("processed") + len(results),
         created_count=F("created_count") + counts[RowResult.CREATED],
         updated_count=F("updated_count") + counts[RowResult.UPDATED],
         skipped_count=F("skipped_count") + counts[RowResult.SKIPPED],
         heartbeat_at=timezone.now(),
     )
+    if not moved:
+        raise ImportCancelled
+    ImportRow.objects.bulk_create(results)
+    reset_queries()  # with DEBUG on, Django keeps every query's SQL: memory would grow with the file
+
+
+def beat(job: ImportJob) -> None:
+    """Show the job is still moving (for the sweeper); raises ImportCancelled if it was cancelled."""
+    if not ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(heartbeat_at=timezone.now()):
+        raise ImportCancelled

@@ -51,6 +51,25 @@ COLUMN_ALIASES = {
 
 OpenBinary = Callable[[], IO[bytes]]
 
+SNIFF_BYTES = 1024  # what an upload's check for binary data reads of it
+# The first bytes of files people upload by mistake for a CSV (what `file` would say).
+BINARY_SIGNATURES = [
+    (b"PK\x03\x04", "a ZIP archive (an Excel .xlsx workbook is one)"),
+    (b"PK\x05\x06", "a ZIP archive (an Excel .xlsx workbook is one)"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old-style Excel .xls workbook (or another Office file)"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+]
+SAVE_AS_CSV = "Save the data as CSV (UTF-8) and upload that."
+# Undecodable bytes and control characters a text file may have by accident (a Latin-1 accent, a
+# stray control character) before it counts as binary, as a share of the characters sniffed.
+MAX_NON_TEXT_SHARE = 0.1
+
 
 class ImportRefused(Exception):
     """The file cannot be imported at all (not just some rows); the message is for the manager."""
@@ -58,6 +77,22 @@ class ImportRefused(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def refuse_binary(head: bytes) -> None:
+    """Raise ImportRefused when a file's first bytes show it is not CSV text (a workbook, an image…).
+
+    A NUL byte, or more than MAX_NON_TEXT_SHARE undecodable bytes and control characters, is binary.
+    """
+    for signature, what in BINARY_SIGNATURES:
+        if head.startswith(signature):
+            raise ImportRefused(f"This is {what}, not a CSV file. {SAVE_AS_CSV}")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise ImportRefused(f"This file is UTF-16 text. {SAVE_AS_CSV}")
+    text = head.decode("utf-8", errors="replace")
+    non_text = sum(1 for char in text if char == "\ufffd" or (char < " " and char not in "\t\n\r\f\v"))
+    if "\x00" in text or non_text > MAX_NON_TEXT_SHARE * len(text):
+        raise ImportRefused(f"This file is not text (it holds binary data), so it is not a CSV file. {SAVE_AS_CSV}")
 
 
 @contextmanager
@@ -103,7 +138,7 @@ def csv_preview(open_binary: OpenBinary, rows: int = PREVIEW_ROWS) -> tuple[list
     """The header and the first few data rows, read without loading the file.
 
     Reads at most the first rows + 1 lines, each capped (see text_rows). Raises ImportRefused for
-    an empty, unreadable, too wide or too long file; the message is for the manager.
+    an empty, unreadable (or missing), too wide or too long file; the message is for the manager.
     """
     try:
         with text_rows(open_binary) as reader:
@@ -111,6 +146,8 @@ def csv_preview(open_binary: OpenBinary, rows: int = PREVIEW_ROWS) -> tuple[list
             sample = [row for _, row in zip(range(rows), reader, strict=False)]
     except csv.Error as exc:
         raise ImportRefused(f"This is not a CSV file we can read: {exc}") from None
+    except OSError as exc:  # e.g. the stored file is gone: the job fails with this, never a 500
+        raise ImportRefused(f"The uploaded file could not be read: {exc.strerror or exc}") from None
     if not header:
         raise ImportRefused("The file is empty.")
     return [clean_text(name).strip() for name in header], sample

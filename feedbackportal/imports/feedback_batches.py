@@ -19,32 +19,50 @@ EVENT_ID_HEADERS = {"eventid", "leadconduiteventid", "event"}
 REASON_HEADERS = {"reason", "returnreason", "feedbackreason", "conversionreason"}
 
 
+# Why a row is not sent (ImportRow messages say it in words; the preview counts each).
+NO_EVENT_ID = "no_event_id"
+NOT_EVENT_ID = "not_event_id"
+DUPLICATE = "duplicate"
+UNKNOWN_EVENT_ID = "unknown_event_id"
+UNKNOWN_REASON = "unknown_reason"
+
+
 def import_feedback(job: ImportJob, reader: Iterator[list[str]]) -> None:
     """Record one feedback per row (header optional), from where an earlier run stopped.
 
-    Raises ImportRefused when a header has no event id column.
+    Raises ImportRefused when a header has no event id column; ImportCancelled (from the batch
+    that found the job cancelled, which is rolled back) when a manager cancelled it.
     """
-    first = next(reader, None)
-    if first is None:
+    columns = feedback_columns(job, reader)
+    if columns is None:
         return
-    reason_column: int | None
-    if not is_header(job.kind, first):
-        event_column, reason_column, first_row = 0, 1, 1
-        rows: Iterator[list[str]] = _chain_first(first, reader)
-    else:
-        keys = [column_key(clean_text(name)) for name in first]
-        found = next((i for i, key in enumerate(keys) if key in EVENT_ID_HEADERS), None)
-        if found is None:
-            raise ImportRefused(
-                "The first row is neither an event id nor a header with an “Event ID” column; nothing was imported."
-            )
-        event_column = found
-        reason_column = next((i for i, key in enumerate(keys) if key in REASON_HEADERS), None)
-        first_row, rows = 2, reader
-    reasons = _reasons_by_text(job.feedback_type)
+    event_column, reason_column, first_row, rows = columns
+    reasons = reasons_by_text(job.feedback_type)
     for batch in batches(rows, first_row=first_row, skip=job.processed, size=FEEDBACK_BATCH_SIZE):
         with transaction.atomic():
             _import_feedback_batch(job, batch, event_column, reason_column, reasons)
+
+
+def feedback_columns(
+    job: ImportJob, reader: Iterator[list[str]]
+) -> tuple[int, int | None, int, Iterator[list[str]]] | None:
+    """(event id column, reason column, line of the first data row, the data rows); None for an empty file.
+
+    Raises ImportRefused when the first row is neither an event id nor a header with an event id column.
+    """
+    first = next(reader, None)
+    if first is None:
+        return None
+    if not is_header(job.kind, first):
+        return 0, 1, 1, _chain_first(first, reader)
+    keys = [column_key(clean_text(name)) for name in first]
+    found = next((i for i, key in enumerate(keys) if key in EVENT_ID_HEADERS), None)
+    if found is None:
+        raise ImportRefused(
+            "The first row is neither an event id nor a header with an “Event ID” column; nothing was imported."
+        )
+    reason_column = next((i for i, key in enumerate(keys) if key in REASON_HEADERS), None)
+    return found, reason_column, 2, reader
 
 
 def _chain_first(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[str]]:
@@ -52,25 +70,24 @@ def _chain_first(first: list[str], rest: Iterator[list[str]]) -> Iterator[list[s
     yield from rest
 
 
-def _reasons_by_text(feedback_type: str) -> dict[str, Reason]:
+def reasons_by_text(feedback_type: str) -> dict[str, Reason]:
     """What a file may say for each reason of the type: its label, its text or a source's wording."""
     known: dict[str, Reason] = {}
     for reason in Reason.objects.for_type(feedback_type).order_by("-active", "position"):
         for text in (reason.label, reason.text):
-            known.setdefault(_words(text), reason)
+            known.setdefault(words(text), reason)
     wordings = SourceReasonWording.objects.filter(reason__feedback_type=feedback_type).select_related("reason")
     for wording in wordings:
-        known.setdefault(_words(wording.text), wording.reason)
+        known.setdefault(words(wording.text), wording.reason)
     return known
 
 
-def _words(text: str) -> str:
+def words(text: str) -> str:
     return " ".join(text.casefold().split())
 
 
-def _import_feedback_batch(
-    job: ImportJob, batch: Batch, event_column: int, reason_column: int | None, reasons: dict[str, Reason]
-) -> None:
+def row_cells(batch: Batch, event_column: int, reason_column: int | None) -> list[tuple[int, str, str]]:
+    """(row number, event id in lower case, reason text) of each row of a batch."""
     cells = []
     for number, row in batch:
         event_id = clean_text(row[event_column]).strip().lower() if event_column < len(row) else ""
@@ -78,6 +95,34 @@ def _import_feedback_batch(
         if reason_column is not None and reason_column < len(row):
             reason_text = clean_text(row[reason_column]).strip()
         cells.append((number, event_id, reason_text))
+    return cells
+
+
+def row_problem(
+    event_id: str, reason_text: str, *, duplicate: str, known: bool, reasons: dict[str, Reason], feedback_type: str
+) -> tuple[str, str]:
+    """(why, message) for a row that is not even offered to submit_feedback; ("", "") for one that is.
+
+    ``duplicate`` is the message for a row whose feedback an earlier row of the file gives ("" if none),
+    ``known`` whether the portal has a lead with the event id.
+    """
+    if not event_id:
+        return NO_EVENT_ID, "No event id."
+    if not is_event_id(event_id):
+        return NOT_EVENT_ID, f"“{event_id[:40]}” is not an event id (24 characters, 0-9 and a-f)."
+    if duplicate:
+        return DUPLICATE, duplicate
+    if not known:
+        return UNKNOWN_EVENT_ID, "Unknown event id: the portal has no lead with it."
+    if reason_text and words(reason_text) not in reasons:
+        return UNKNOWN_REASON, f"Unknown reason “{reason_text[:100]}”: not in the {feedback_type} catalog."
+    return "", ""
+
+
+def _import_feedback_batch(
+    job: ImportJob, batch: Batch, event_column: int, reason_column: int | None, reasons: dict[str, Reason]
+) -> None:
+    cells = row_cells(batch, event_column, reason_column)
     ids = {event_id for _, event_id, _ in cells if is_event_id(event_id)}
     leads = {lead.event_id: lead for lead in Lead.objects.filter(event_id__in=ids)}
     earlier = dict(
@@ -89,34 +134,38 @@ def _import_feedback_batch(
     for number, event_id, reason_text in cells:
         outcome = ImportRow(job=job, row_number=number, event_id=event_id[:100], result=RowResult.SKIPPED)
         results.append(outcome)
-        if not event_id:
-            outcome.message = "No event id."
-        elif not is_event_id(event_id):
-            outcome.message = f"“{event_id[:40]}” is not an event id (24 characters, 0-9 and a-f)."
-        elif event_id in earlier:
-            outcome.message = f"Duplicate: row {earlier[event_id]} of this file already gave this feedback."
-        elif event_id not in leads:
-            outcome.message = "Unknown event id: the portal has no lead with it."
-        elif reason_text and _words(reason_text) not in reasons:
-            outcome.message = f"Unknown reason “{reason_text[:100]}”: not in the {job.feedback_type} catalog."
+        duplicate = (
+            f"Duplicate: row {earlier[event_id]} of this file already gave this feedback."
+            if event_id in earlier
+            else ""
+        )
+        _, outcome.message = row_problem(
+            event_id,
+            reason_text,
+            duplicate=duplicate,
+            known=event_id in leads,
+            reasons=reasons,
+            feedback_type=job.feedback_type,
+        )
+        if outcome.message:
+            continue
+        outcome.lead = leads[event_id]
+        reason = reasons.get(words(reason_text)) if reason_text else None
+        try:
+            feedback = submit_feedback(
+                lead=outcome.lead,
+                feedback_type=job.feedback_type,
+                reason=reason,
+                note=f"Bulk upload #{job.pk} ({job.original_name}), row {number}.",
+                agent=job.created_by,
+                idempotency_key=uuid.uuid5(uuid.NAMESPACE_URL, f"feedback-import/{job.pk}/{number}"),
+            )
+        except FeedbackRefused as exc:
+            outcome.message = exc.message[:500]
         else:
-            outcome.lead = leads[event_id]
-            reason = reasons.get(_words(reason_text)) if reason_text else None
-            try:
-                feedback = submit_feedback(
-                    lead=outcome.lead,
-                    feedback_type=job.feedback_type,
-                    reason=reason,
-                    note=f"Bulk upload #{job.pk} ({job.original_name}), row {number}.",
-                    agent=job.created_by,
-                    idempotency_key=uuid.uuid5(uuid.NAMESPACE_URL, f"feedback-import/{job.pk}/{number}"),
-                )
-            except FeedbackRefused as exc:
-                outcome.message = exc.message[:500]
-            else:
-                outcome.result, outcome.feedback = RowResult.CREATED, feedback
-                outcome.message = f"Feedback #{feedback.pk} queued for LeadConduit."
-                earlier[event_id] = number
+            outcome.result, outcome.feedback = RowResult.CREATED, feedback
+            outcome.message = f"Feedback #{feedback.pk} queued for LeadConduit."
+            earlier[event_id] = number
     for outcome in results:
         if outcome.lead is not None:
             outcome.lead_id = outcome.lead.pk

@@ -4,7 +4,7 @@ from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
 from feedbackportal.feedback.models import FeedbackType
-from feedbackportal.imports.csv_reader import FIELD_LABELS, IMPORT_FIELDS
+from feedbackportal.imports.csv_reader import FIELD_LABELS, IMPORT_FIELDS, SNIFF_BYTES, ImportRefused, refuse_binary
 from feedbackportal.leads.models import Source
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -23,6 +23,13 @@ class CsvUploadForm(forms.Form):
             raise forms.ValidationError(
                 f"The file is over {MAX_UPLOAD_BYTES // 1024 // 1024} MB; use the import command for it."
             )
+        # Only the first bytes are read: a workbook or an image is refused before anything is stored.
+        head = upload.read(SNIFF_BYTES)
+        upload.seek(0)
+        try:
+            refuse_binary(head)
+        except ImportRefused as exc:
+            raise forms.ValidationError(exc.message) from None
         return upload
 
 

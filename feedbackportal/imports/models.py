@@ -18,6 +18,13 @@ class ImportStatus(models.TextChoices):
     RUNNING = "running", "Importing"
     DONE = "done", "Done"
     FAILED = "failed", "Stopped"
+    # Bulk feedback: the worker has read the file into a preview; nothing is sent until a manager confirms.
+    CONFIRM = "confirm", "Waiting for your confirmation"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# What a manager may still cancel: everything that has not ended.
+CANCELLABLE = (ImportStatus.MAPPING, ImportStatus.QUEUED, ImportStatus.RUNNING, ImportStatus.CONFIRM)
 
 
 class ImportJob(models.Model):
@@ -46,6 +53,16 @@ class ImportJob(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Set with every batch: an import that stopped moving while its worker is gone gets resumed.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Bulk feedback: what the file would send (see imports.feedback_preview), and who said send it.
+    preview = models.JSONField(default=dict, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         # The tables were made when imports lived in the leads app; they keep their names and rows.
@@ -62,6 +79,24 @@ class ImportJob(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self.status in CANCELLABLE
+
+    @property
+    def is_previewing(self) -> bool:
+        """A bulk feedback import whose file the worker is reading for its preview (nothing is sent)."""
+        return self.kind == ImportKind.FEEDBACK and self.confirmed_at is None and self.is_pending
+
+    @property
+    def stage(self) -> str:
+        """The status as a manager reads it (the preview phase of bulk feedback is not "Importing")."""
+        if not self.is_previewing:
+            return self.get_status_display()
+        if self.status == ImportStatus.QUEUED:
+            return "Waiting for the worker to read the file for a preview"
+        return "Reading the file for a preview"
 
     @property
     def percent(self) -> int:

@@ -9,8 +9,10 @@ import csv
 
 from django.utils import timezone
 
+from feedbackportal.imports.batching import ImportCancelled
 from feedbackportal.imports.csv_reader import ImportRefused, OpenBinary, is_header, text_rows
 from feedbackportal.imports.feedback_batches import import_feedback
+from feedbackportal.imports.feedback_preview import preview_feedback
 from feedbackportal.imports.lead_batches import import_leads
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 
@@ -20,6 +22,8 @@ def run_import(job: ImportJob, open_binary: OpenBinary) -> ImportJob:
 
     Rows that cannot be imported are recorded as skipped with a reason; only a file that cannot be
     read at all (no event id column, not CSV) fails the job, keeping the rows already imported.
+    A bulk feedback job not yet confirmed is only read into its preview and waits for confirmation.
+    A job cancelled meanwhile stops at its next batch and stays cancelled, keeping the batches done.
     """
     # Only a queued job is claimed: a second task for the same job finds it running and stops. The
     # sweeper puts a job whose worker died back to queued (with a new task) to resume it.
@@ -30,17 +34,14 @@ def run_import(job: ImportJob, open_binary: OpenBinary) -> ImportJob:
         job.refresh_from_db()
         return job
     job.refresh_from_db()
+    previewing = job.kind == ImportKind.FEEDBACK and job.confirmed_at is None
     try:
-        if job.total_rows is None:
-            with text_rows(open_binary) as reader:
-                first = next(reader, None)
-                total = sum(1 for _ in reader) + (first is not None and not is_header(job.kind, first))
-            ImportJob.objects.filter(pk=job.pk).update(total_rows=total)
-        with text_rows(open_binary) as reader:
-            if job.kind == ImportKind.LEADS:
-                import_leads(job, reader)
-            else:
-                import_feedback(job, reader)
+        if previewing:
+            _preview(job, open_binary)
+        else:
+            _import(job, open_binary)
+    except ImportCancelled:
+        pass  # the cancel recorded itself; what the finished batches did stays, and is reported
     except ImportRefused as exc:
         _finish(job, ImportStatus.FAILED, exc.message)
     except csv.Error as exc:
@@ -51,10 +52,35 @@ def run_import(job: ImportJob, open_binary: OpenBinary) -> ImportJob:
         _finish(job, ImportStatus.FAILED, "The import stopped on an unexpected error; the log has details.")
         raise
     else:
-        _finish(job, ImportStatus.DONE, "")
+        if not previewing:
+            _finish(job, ImportStatus.DONE, "")
     job.refresh_from_db()
     return job
 
 
+def _preview(job: ImportJob, open_binary: OpenBinary) -> None:
+    with text_rows(open_binary) as reader:
+        preview = preview_feedback(job, reader)
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
+        status=ImportStatus.CONFIRM, preview=preview.as_json(), total_rows=preview.rows
+    )
+
+
+def _import(job: ImportJob, open_binary: OpenBinary) -> None:
+    if job.total_rows is None:
+        with text_rows(open_binary) as reader:
+            first = next(reader, None)
+            total = sum(1 for _ in reader) + (first is not None and not is_header(job.kind, first))
+        ImportJob.objects.filter(pk=job.pk).update(total_rows=total)
+    with text_rows(open_binary) as reader:
+        if job.kind == ImportKind.LEADS:
+            import_leads(job, reader)
+        else:
+            import_feedback(job, reader)
+
+
 def _finish(job: ImportJob, status: str, error: str) -> None:
-    ImportJob.objects.filter(pk=job.pk).update(status=status, error=error[:2000], finished_at=timezone.now())
+    # Conditional: a job cancelled while its last batch ran stays cancelled.
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING).update(
+        status=status, error=error[:2000], finished_at=timezone.now()
+    )

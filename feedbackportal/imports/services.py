@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from feedbackportal.imports.csv_reader import ImportRefused
-from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.imports.models import CANCELLABLE, ImportJob, ImportKind, ImportStatus
 from feedbackportal.imports.tasks import run_import
 from feedbackportal.leads.models import Source
 
@@ -73,6 +73,49 @@ def import_job_fail(*, job: ImportJob, message: str) -> None:
     ImportJob.objects.filter(pk=job.pk, status=ImportStatus.MAPPING).update(
         status=ImportStatus.FAILED, error=message[:2000], finished_at=timezone.now()
     )
+
+
+def import_job_confirm(
+    *, job: ImportJob, user: AbstractBaseUser | AnonymousUser | None, run_in_worker: bool = True
+) -> bool:
+    """Send a previewed bulk feedback import: queue it for the worker (or for the caller to run).
+
+    Returns False, changing nothing, unless the job is waiting for its confirmation: a double click,
+    a second tab or a cancel that came first confirm nothing more. The worker needs the stored file:
+    a job started from the shell (no file stored) is confirmed there, with run_in_worker=False.
+    """
+    waiting = ImportJob.objects.filter(pk=job.pk, kind=ImportKind.FEEDBACK, status=ImportStatus.CONFIRM)
+    if run_in_worker:
+        waiting = waiting.exclude(file="")
+    with transaction.atomic():
+        confirmed = waiting.update(
+            status=ImportStatus.QUEUED,
+            confirmed_at=timezone.now(),
+            confirmed_by=user if isinstance(user, User) else None,
+            task_id="",
+        )
+        if confirmed and run_in_worker:
+            ImportJob.objects.filter(pk=job.pk).update(task_id=str(run_import.enqueue(job.pk).id))
+    job.refresh_from_db()
+    return bool(confirmed)
+
+
+def import_job_cancel(*, job: ImportJob, user: AbstractBaseUser | AnonymousUser | None) -> bool:
+    """Cancel an import that has not ended: waiting for its mapping or confirmation, queued or running.
+
+    Conditional on the status, so it cancels once and never a job that has ended. A running import
+    stops at its next batch (see batching.record_batch); the batches it finished stay done. Returns
+    whether this call cancelled it.
+    """
+    now = timezone.now()
+    cancelled = ImportJob.objects.filter(pk=job.pk, status__in=CANCELLABLE).update(
+        status=ImportStatus.CANCELLED,
+        cancelled_at=now,
+        cancelled_by=user if isinstance(user, User) else None,
+        finished_at=now,
+    )
+    job.refresh_from_db()
+    return bool(cancelled)
 
 
 def _safe_name(name: str) -> str:

@@ -10,5 +10,7 @@ urlpatterns = [
     path("feedback/", views.upload_feedback, name="upload_feedback"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/mapping/", views.mapping, name="mapping"),
+    path("<int:pk>/confirm/", views.confirm, name="confirm"),
+    path("<int:pk>/cancel/", views.cancel, name="cancel"),
     path("<int:pk>/results.csv", views.result_file, name="results"),
 ]

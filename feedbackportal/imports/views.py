@@ -6,15 +6,24 @@ from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.template.defaultfilters import pluralize
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.htmx import HtmxHttpRequest
 from feedbackportal.imports.csv_reader import FIELD_LABELS, ImportRefused, csv_preview, guess_mapping
+from feedbackportal.imports.feedback_preview import FeedbackPreview
 from feedbackportal.imports.filters import ImportRowFilter
 from feedbackportal.imports.forms import ColumnMappingForm, FeedbackUploadForm, LeadUploadForm
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
-from feedbackportal.imports.services import import_job_create, import_job_fail, import_job_start, import_results
+from feedbackportal.imports.services import (
+    import_job_cancel,
+    import_job_confirm,
+    import_job_create,
+    import_job_fail,
+    import_job_start,
+    import_results,
+)
 from feedbackportal.spreadsheet import csv_download
 
 IMPORT = "imports.import_data"
@@ -90,7 +99,8 @@ def upload_feedback(request: HttpRequest) -> HttpResponse:
 @vary_on_headers("HX-Request")
 @permission_required(IMPORT, raise_exception=True)
 def detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    job = get_object_or_404(ImportJob.objects.select_related("created_by", "source"), pk=pk)
+    people = ImportJob.objects.select_related("created_by", "source", "confirmed_by", "cancelled_by")
+    job = get_object_or_404(people, pk=pk)
     if job.status == ImportStatus.MAPPING:
         return redirect("imports:mapping", pk=job.pk)
     rows = ImportRowFilter(request.GET, queryset=job.rows.select_related("lead").order_by("row_number"))
@@ -99,9 +109,35 @@ def detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "rows": Paginator(rows.qs, RESULTS_PAGE_SIZE).get_page(request.GET.get("page")),
         "result_filter": rows.current_tab,
         "mapping": [(FIELD_LABELS.get(field, field), column) for field, column in job.column_mapping.items()],
+        "preview": FeedbackPreview.of(job) if job.preview else None,
     }
     template = "imports/detail.html#progress" if request.htmx else "imports/detail.html"
     return render(request, template, context)
+
+
+@require_POST
+@permission_required(IMPORT, raise_exception=True)
+def confirm(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob, pk=pk, kind=ImportKind.FEEDBACK)
+    if import_job_confirm(job=job, user=request.user):
+        send = FeedbackPreview.of(job).send
+        messages.success(request, f"Confirmed: the worker now sends {send} {job.feedback_type}{pluralize(send)}.")
+    elif job.status == ImportStatus.CANCELLED:
+        messages.error(request, "This import was cancelled; nothing was sent.")
+    else:
+        messages.info(request, "This import was already confirmed; it is sent once.")
+    return redirect(job)
+
+
+@require_POST
+@permission_required(IMPORT, raise_exception=True)
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob, pk=pk)
+    if import_job_cancel(job=job, user=request.user):
+        messages.success(request, f"Import #{job.pk} cancelled.")
+    else:
+        messages.info(request, "This import has finished; there is nothing to cancel.")
+    return redirect(job)
 
 
 @require_GET

@@ -1,4 +1,4 @@
-"""A manager's bulk feedback upload in a real browser: progress while it imports, then every row's result."""
+"""A manager's bulk feedback upload in a real browser: a preview, nothing sent until confirmed, every row's result."""
 
 import re
 
@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from feedbackportal.feedback.models import Feedback
 from feedbackportal.imports.models import ImportJob
+from feedbackportal.sandbox.models import SandboxCall
 from tests.conftest import new_event_id
 from tests.imports.conftest import csv_bytes
 
@@ -35,16 +36,27 @@ def test_a_manager_uploads_returns_and_watches_them_import(
         {"name": "returns.csv", "mimeType": "text/csv", "buffer": csv_bytes(rows)}
     )
     page.get_by_role("radio", name="Return").check()
-    page.get_by_role("button", name="Upload and import").click()
+    page.get_by_role("button", name="Upload and preview").click()
 
     job = ImportJob.objects.get()
     expect(page).to_have_url(re.compile(rf"/imports/{job.pk}/$"))
     progress = page.locator("#import-progress")
-    expect(progress.locator(".import-state .badge")).to_have_text("Waiting for the worker")
+    badge = progress.locator(".import-state .badge")
+    expect(badge).to_have_text("Waiting for the worker to read the file for a preview")
     page.evaluate("window.sameDocument = true")  # gone if anything reloads the page
 
     delivery_worker()
-    expect(progress.locator(".import-state .badge")).to_have_text("Done")
+    expect(badge).to_have_text("Waiting for your confirmation")
+    preview = progress.locator("table.import-preview")
+    expect(preview.locator("tr", has_text="Will be sent to LeadConduit").locator("td")).to_have_text("30")
+    expect(preview.locator("tr", has_text="Unknown event ids").locator("td")).to_have_text("1")
+    assert page.evaluate("window.sameDocument") is True  # the preview came in by itself
+    assert not Feedback.objects.exists()
+    assert not SandboxCall.objects.exists()
+
+    page.get_by_role("button", name="Send 30 returns to LeadConduit").click()
+    expect(page.locator(".message")).to_contain_text("Confirmed: the worker now sends 30 returns.")
+    expect(badge).to_have_text("Done")
     bar = page.get_by_role("progressbar", name="Import progress")
     expect(bar).to_have_attribute("value", "31")
     expect(bar).to_have_attribute("max", "31")
@@ -54,6 +66,7 @@ def test_a_manager_uploads_returns_and_watches_them_import(
     expect(page.locator("table.import-rows tbody tr").filter(has_text="Created")).to_have_count(30)
     expect(page.get_by_role("link", name=re.compile("Download the result"))).to_be_visible()
 
+    page.evaluate("window.sameDocument = true")
     page.get_by_role("link", name=re.compile(r"^Skipped")).click()
     expect(page.locator("table.import-rows tbody tr")).to_have_count(1)
     assert page.evaluate("window.sameDocument") is None  # the filter is a plain link, a new page

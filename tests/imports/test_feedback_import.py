@@ -27,12 +27,17 @@ def html(response) -> BeautifulSoup:
 
 
 def run_file(tmp_path, rows, feedback_type="return", user=None) -> ImportJob:
+    """Preview the file, confirm it, and import it, in this process."""
     path = tmp_path / "feedback.csv"
     path.write_bytes(csv_bytes(rows))
     job = services.import_job_create(
         kind=ImportKind.FEEDBACK, uploaded=None, name=path.name, feedback_type=feedback_type, user=user
     )
-    return runner.run_import(job, lambda: path.open("rb"))
+    job = runner.run_import(job, lambda: path.open("rb"))
+    if job.status == ImportStatus.CONFIRM:
+        services.import_job_confirm(job=job, user=user, run_in_worker=False)
+        job = runner.run_import(job, lambda: path.open("rb"))
+    return job
 
 
 def results(job: ImportJob) -> list[tuple[int, str, str]]:
@@ -171,6 +176,8 @@ def test_a_manager_uploads_and_gets_per_row_results_and_a_result_file(
     assert progress.select_one("#import-progress")["hx-get"] == job.get_absolute_url()
     assert "Waiting for the worker" in progress.get_text()
 
+    run_worker()  # the preview
+    manager_client.post(reverse("imports:confirm", kwargs={"pk": job.pk}))
     run_worker()  # the import, then the delivery it queued
     job.refresh_from_db()
     assert (job.status, job.created_count, job.skipped_count) == (ImportStatus.DONE, 1, 1)
@@ -179,7 +186,9 @@ def test_a_manager_uploads_and_gets_per_row_results_and_a_result_file(
 
     page = html(manager_client.get(job.get_absolute_url(), HTTP_HX_REQUEST="true"))
     assert page.select_one("#import-progress").get("hx-get") is None
-    rows_shown = [[td.get_text(" ", strip=True) for td in tr.select("td")] for tr in page.select("tbody tr")]
+    rows_shown = [
+        [td.get_text(" ", strip=True) for td in tr.select("td")] for tr in page.select("table.import-rows tbody tr")
+    ]
     assert [row[:3] for row in rows_shown] == [["2", lead.event_id, "Created"], ["3", rows[2][0], "Skipped"]]
 
     download = manager_client.get(reverse("imports:results", kwargs={"pk": job.pk}))
@@ -206,14 +215,22 @@ def test_the_result_file_never_hands_a_spreadsheet_a_formula(manager_client):
 # ---- The command
 
 
-def test_the_import_feedback_command_prints_every_rows_result(tmp_path, make_lead, capsys):
+def test_the_import_feedback_command_prints_the_preview_then_every_rows_result(tmp_path, make_lead, capsys):
     lead = make_lead()
     path = tmp_path / "returns.csv"
     path.write_bytes(csv_bytes([[lead.event_id, "Wrong number"], ["nope", "Wrong number"]]))
-    call_command("import_feedback", str(path), "--type", "return")
+    call_command("import_feedback", str(path), "--type", "return", "--yes")
     out = capsys.readouterr().out.splitlines()
+    job = ImportJob.objects.get()
+    assert out[:3] == [
+        f"Preview of bulk feedback import #{job.pk} (returns.csv), returns:",
+        "        2  rows in the file",
+        "        1  rows naming a lead the portal has",
+    ]
+    assert "        1  will be sent to LeadConduit (one call each)" in out
+    rows = [line for line in out if line.startswith("row ")]
     feedback = Feedback.objects.get()
-    assert out[0].split() == [
+    assert rows[0].split() == [
         "row",
         "1",
         lead.event_id,
@@ -224,8 +241,38 @@ def test_the_import_feedback_command_prints_every_rows_result(tmp_path, make_lea
         "for",
         "LeadConduit.",
     ]
-    assert out[1].split()[:4] == ["row", "2", "nope", "skipped"]
-    assert out[2] == f"Bulk feedback import #{ImportJob.objects.get().pk}: 2 rows, 1 created, 0 updated, 1 skipped."
+    assert rows[1].split()[:4] == ["row", "2", "nope", "skipped"]
+    assert f"Bulk feedback import #{job.pk}: 2 rows, 1 created, 0 updated, 1 skipped." in out
+    assert (job.status, job.confirmed_at is not None) == (ImportStatus.DONE, True)
+
+
+def test_the_import_feedback_command_without_yes_and_without_a_terminal_sends_nothing(tmp_path, make_lead, capsys):
+    path = tmp_path / "returns.csv"
+    path.write_bytes(csv_bytes([[make_lead().event_id, "Wrong number"]]))
+    with pytest.raises(CommandError, match="Nothing was sent"):
+        call_command("import_feedback", str(path), "--type", "return")
+    assert "will be sent to LeadConduit" in capsys.readouterr().out
+    assert ImportJob.objects.get().status == ImportStatus.CANCELLED
+    assert not Feedback.objects.exists()
+    assert not DBTaskResult.objects.exists()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("answer", "sent"), [("y\n", 1), ("n\n", 0), ("\n", 0)])
+def test_the_import_feedback_command_asks_at_a_terminal(tmp_path, make_lead, monkeypatch, answer, sent):
+    path = tmp_path / "returns.csv"
+    path.write_bytes(csv_bytes([[make_lead().event_id, "Wrong number"]]))
+    monkeypatch.setattr("sys.stdin", Terminal(answer))
+    if sent:
+        call_command("import_feedback", str(path), "--type", "return")
+    else:
+        with pytest.raises(CommandError, match="Nothing was sent"):
+            call_command("import_feedback", str(path), "--type", "return")
+    assert Feedback.objects.count() == sent
 
 
 def test_the_import_feedback_command_needs_a_known_type(tmp_path):

@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.management.base import BaseCommand, CommandError
 
+from feedbackportal.imports.csv_reader import SNIFF_BYTES, ImportRefused, refuse_binary
 from feedbackportal.imports.models import ImportJob, ImportStatus, RowResult
 from feedbackportal.imports.runner import run_import
 
@@ -15,6 +16,11 @@ def checked_path(path: str) -> Path:
     file = Path(path)
     if not file.is_file():
         raise CommandError(f"No such file: {path}")
+    with file.open("rb") as binary:
+        try:
+            refuse_binary(binary.read(SNIFF_BYTES))
+        except ImportRefused as exc:
+            raise CommandError(exc.message) from None
     return file
 
 
