@@ -1,6 +1,7 @@
 """Read settings from the environment; a bad value stops start-up with a clear message."""
 
 import os
+from urllib.parse import urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -59,3 +60,35 @@ def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
 
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def url_problem(url: str) -> str | None:
+    """What makes url unusable as an HTTP endpoint (in words), or None when it is one."""
+    if not url.isprintable() or any(char.isspace() for char in url):
+        return "spaces or control characters"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # a port that is not a number from 0 to 65535 raises here
+    except ValueError as exc:
+        return f"not a URL: {exc}"
+    if parts.scheme not in ("http", "https"):
+        return "not an http:// or https:// URL"
+    if not parts.hostname:
+        return "no host"
+    if port == 0:
+        return "port 0"
+    if parts.username is not None or parts.password is not None:
+        return "credentials in the URL (LEADCONDUIT_API_KEY carries the API key)"
+    return None
+
+
+def env_url(name: str, default: str = "", *, https_only: bool) -> str:
+    """An http(s) URL with a host; https only when https_only. An empty value is returned as is."""
+    url = env_str(name, default)
+    if not url:
+        return url
+    if problem := url_problem(url):
+        raise ImproperlyConfigured(f"{name} must be an http:// or https:// URL with a host, not {url!r} ({problem})")
+    if https_only and urlsplit(url).scheme != "https":
+        raise ImproperlyConfigured(f"{name} must be an https:// URL, not {url!r}")
+    return url

@@ -6,7 +6,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
-from feedbackportal.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from feedbackportal.env import env_bool, env_choice, env_float, env_int, env_list, env_str, env_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -32,7 +32,9 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 SANDBOX_ENABLED = DEBUG and env_bool("LEADCONDUIT_SANDBOX", default=True)
 PORT = env_int("PORT", 8000, minimum=1)
 
-LEADCONDUIT_FEEDBACK_URL = env_str("LEADCONDUIT_FEEDBACK_URL")
+# Plain HTTP to LeadConduit with DEBUG off only when an operator says so (e.g. a TLS proxy on the same host).
+LEADCONDUIT_ALLOW_HTTP = env_bool("LEADCONDUIT_ALLOW_HTTP", default=False)
+LEADCONDUIT_FEEDBACK_URL = env_url("LEADCONDUIT_FEEDBACK_URL", https_only=not (DEBUG or LEADCONDUIT_ALLOW_HTTP))
 if not LEADCONDUIT_FEEDBACK_URL:
     if not SANDBOX_ENABLED:
         raise ImproperlyConfigured(
@@ -92,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "feedbackportal.middleware.PrivateResponsesMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "feedbackportal.middleware.HtmxLoginRedirectMiddleware",

@@ -105,3 +105,49 @@ def test_health_is_exempt_from_the_https_redirect_so_a_plain_http_check_works():
     health, login = result.stdout.split()
     assert health != "301"
     assert login == "301"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "app.leadconduit.com/feedback",  # no scheme
+        "ftp://app.leadconduit.com/feedback",
+        "https:///feedback",  # no host
+        "https://app.leadconduit.com:99999/feedback",
+        "https://API:secret@app.leadconduit.com/feedback",  # the key belongs in LEADCONDUIT_API_KEY
+        "https://app.leadconduit.com/feed back",
+    ],
+)
+def test_production_refuses_to_start_with_a_malformed_leadconduit_url(url):
+    result = run_django("pass", LEADCONDUIT_FEEDBACK_URL=url)
+    assert result.returncode != 0
+    assert "LEADCONDUIT_FEEDBACK_URL must be an http:// or https:// URL with a host" in result.stderr
+
+
+def test_production_refuses_plain_http_to_leadconduit():
+    result = run_django("pass", LEADCONDUIT_FEEDBACK_URL="http://app.leadconduit.com/feedback")
+    assert result.returncode != 0
+    assert "LEADCONDUIT_FEEDBACK_URL must be an https:// URL" in result.stderr
+
+
+def test_production_takes_plain_http_to_leadconduit_when_explicitly_allowed():
+    result = run_django(
+        "from django.conf import settings; print(settings.LEADCONDUIT_FEEDBACK_URL)",
+        LEADCONDUIT_FEEDBACK_URL="http://127.0.0.1:8443/feedback",
+        LEADCONDUIT_ALLOW_HTTP="true",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "http://127.0.0.1:8443/feedback"
+
+
+def test_development_takes_plain_http_to_leadconduit_but_not_a_malformed_url():
+    development = {"DEBUG": "true", "SECRET_KEY": ""}
+    plain = run_django(
+        "from django.conf import settings; print(settings.LEADCONDUIT_FEEDBACK_URL)",
+        LEADCONDUIT_FEEDBACK_URL="http://127.0.0.1:9000/feedback",
+        **development,
+    )
+    assert plain.stdout.strip() == "http://127.0.0.1:9000/feedback", plain.stderr
+    malformed = run_django("pass", LEADCONDUIT_FEEDBACK_URL="127.0.0.1:9000/feedback", **development)
+    assert malformed.returncode != 0
+    assert "LEADCONDUIT_FEEDBACK_URL must be an http:// or https:// URL with a host" in malformed.stderr

@@ -3,7 +3,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -46,7 +46,7 @@ def create(request: AuthedHttpRequest, lead_pk: int) -> HttpResponse:
     return render(request, "leads/lead_detail.html", context, status=422)
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 def status(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     feedback = get_object_or_404(feedback_with_attempts(), pk=pk)
@@ -55,9 +55,9 @@ def status(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     return render(request, "leads/lead_detail.html#status-update", {"feedback": feedback})
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def for_event(request: AuthedHttpRequest) -> HttpResponse:
-    if request.method == "GET":
+    if request.method != "POST":  # GET or HEAD
         event_id = request.GET.get("event_id", "").strip().lower()
         known = Lead.objects.filter(event_id=event_id).first() if event_id else None
         if known is not None:
@@ -91,7 +91,7 @@ RESOLVED = {
 }
 
 
-@require_GET
+@require_safe
 @permission_required(RESOLVE, raise_exception=True)
 def queue(request: AuthedHttpRequest) -> HttpResponse:
     filterset = AttentionQueueFilter(request.GET, queryset=attention_queue())
@@ -107,7 +107,7 @@ def queue(request: AuthedHttpRequest) -> HttpResponse:
     return render(request, "feedback/queue.html", context)
 
 
-@require_GET
+@require_safe
 @permission_required(RESOLVE, raise_exception=True)
 def detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     return _render_detail(request, pk)

@@ -4,7 +4,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from feedbackportal.feedback.models import Feedback, Status
 from feedbackportal.health.models import last_worker_seen_at
@@ -12,7 +12,7 @@ from feedbackportal.health.models import last_worker_seen_at
 
 @login_not_required
 @never_cache
-@require_GET
+@require_safe
 def health(request: HttpRequest) -> JsonResponse:
     """Liveness for load balancers and monitors: no login, no lead data, 503 when degraded."""
     try:

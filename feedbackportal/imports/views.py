@@ -7,7 +7,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.htmx import HtmxHttpRequest
@@ -31,7 +31,7 @@ RESULTS_PAGE_SIZE = 100
 JOBS_PAGE_SIZE = 50
 
 
-@require_GET
+@require_safe
 @permission_required(IMPORT, raise_exception=True)
 def job_list(request: HttpRequest) -> HttpResponse:
     jobs = ImportJob.objects.select_related("created_by", "source")
@@ -39,7 +39,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
     return render(request, "imports/list.html", {"page": page})
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @permission_required(IMPORT, raise_exception=True)
 def upload_leads(request: HttpRequest) -> HttpResponse:
     form = LeadUploadForm(request.POST or None, request.FILES or None)
@@ -56,7 +56,7 @@ def upload_leads(request: HttpRequest) -> HttpResponse:
     return render(request, "imports/upload_leads.html", {"form": form}, status=422 if form.errors else 200)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @permission_required(IMPORT, raise_exception=True)
 def mapping(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.select_related("source"), pk=pk, kind=ImportKind.LEADS)
@@ -77,7 +77,7 @@ def mapping(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "imports/mapping.html", context, status=422 if form.errors else 200)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @permission_required(IMPORT, raise_exception=True)
 def upload_feedback(request: HttpRequest) -> HttpResponse:
     form = FeedbackUploadForm(request.POST or None, request.FILES or None)
@@ -95,7 +95,7 @@ def upload_feedback(request: HttpRequest) -> HttpResponse:
     return render(request, "imports/upload_feedback.html", {"form": form}, status=422 if form.errors else 200)
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @permission_required(IMPORT, raise_exception=True)
 def detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -140,7 +140,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(job)
 
 
-@require_GET
+@require_safe
 @permission_required(IMPORT, raise_exception=True)
 def result_file(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     job = get_object_or_404(ImportJob, pk=pk)

@@ -9,7 +9,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.feedback.selectors import feedback_panel
@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 SEARCH_LIMIT = 25
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 def search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
@@ -45,7 +45,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@require_GET
+@require_safe
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead.objects.select_related("source"), pk=pk)
     return render(request, "leads/lead_detail.html", feedback_panel(lead))

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
@@ -65,7 +65,7 @@ def _partial(request: HtmxHttpRequest) -> bool:
     return bool(request.htmx) and not request.htmx.history_restore_request
 
 
-@require_GET
+@require_safe
 @permission_required(VIEW_REPORTS, raise_exception=True)
 @vary_on_headers("HX-Request")
 def history(request: HtmxHttpRequest) -> HttpResponse:
@@ -85,7 +85,7 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@require_GET
+@require_safe
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def export(request: HttpRequest) -> StreamingHttpResponse:
     filters = history_filter(request.GET)
@@ -93,7 +93,7 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
     return csv_download(history_rows(feedback_history(filters.qs)), f"feedback-history-{stamp}.csv")
 
 
-@require_GET
+@require_safe
 @permission_required(VIEW_REPORTS, raise_exception=True)
 @vary_on_headers("HX-Request")
 def rates(request: HtmxHttpRequest) -> HttpResponse:
@@ -112,7 +112,7 @@ def rates(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, template, context)
 
 
-@require_GET
+@require_safe
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def money_export(request: HttpRequest) -> StreamingHttpResponse:
     filters = history_filter(with_default_period(request.GET))
@@ -121,7 +121,7 @@ def money_export(request: HttpRequest) -> StreamingHttpResponse:
     return csv_download(money_rows(report), f"money-{stamp}.csv")
 
 
-@require_GET
+@require_safe
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def month(request: HttpRequest) -> HttpResponse:
     first = month_or_current(request.GET.get("month", ""))
@@ -138,7 +138,7 @@ def month(request: HttpRequest) -> HttpResponse:
     return render(request, "reports/month.html", context)
 
 
-@require_GET
+@require_safe
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def audit(request: HttpRequest) -> HttpResponse:
     filters = audit_filter(request.GET)

@@ -24,6 +24,13 @@ def test_health_needs_no_login_and_reports_a_live_worker(client, db):
     assert "no-cache" in response["Cache-Control"]
 
 
+def test_health_answers_a_head_check_with_the_same_status_and_no_body(client, db):
+    beat(worker_id="w1", hostname="host", pid=1)
+    response = client.head(HEALTH_URL)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
 def test_health_is_503_when_no_worker_was_ever_seen(client, db):
     response = client.get(HEALTH_URL)
     assert response.status_code == 503

@@ -115,6 +115,16 @@ def test_it_takes_the_token_as_the_http_basic_password(client, source):
     assert response.status_code == 201
 
 
+def test_it_takes_the_token_as_a_bearer_token(client, source):
+    response = client.post(
+        url(source),
+        json.dumps(lead_fields(new_event_id())),
+        content_type=JSON,
+        HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+    )
+    assert response.status_code == 201
+
+
 @pytest.mark.parametrize(
     "headers",
     [

@@ -32,7 +32,7 @@ class RawServer:
                 continue
             with conn:
                 conn.settimeout(5)
-                self.requests.append(_read_request(conn))
+                self.requests.append(read_request(conn))
                 self.respond(conn, self.stopping)
 
     def stop(self) -> None:
@@ -41,7 +41,7 @@ class RawServer:
         self.listener.close()
 
 
-def _read_request(conn: socket.socket) -> bytes:
+def read_request(conn: socket.socket) -> bytes:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(65536)

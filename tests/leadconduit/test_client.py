@@ -23,7 +23,7 @@ from feedbackportal.leadconduit import (
 )
 from feedbackportal.leadconduit.client import MAX_BODY_BYTES, USER_AGENT, reset_session
 from feedbackportal.sandbox.models import SandboxCall
-from tests.leadconduit.raw_http import hold_open
+from tests.leadconduit.raw_http import hold_open, read_request
 
 live = pytest.mark.django_db(transaction=True)
 
@@ -491,3 +491,105 @@ def test_it_applies_the_size_limit_to_the_decompressed_reply(raw_server):
     error = failure_of()
     assert error.classification is Classification.UNKNOWN
     assert "over the 1 MiB limit" in error.message
+
+
+# A hard deadline on the whole call, whatever the server does
+
+
+def trickle_head(conn: socket.socket, stopping: threading.Event) -> None:
+    """Send a status line and headers one byte at a time, each in time for the read timeout, never ending."""
+    head = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n" + b"X-Padding: 0\r\n" * 100
+    for byte in head:
+        if stopping.is_set():
+            return
+        try:
+            conn.sendall(bytes([byte]))
+        except OSError:
+            return
+        time.sleep(0.05)
+
+
+def test_it_gives_up_on_a_status_line_and_headers_that_trickle_in_past_its_deadline(raw_server, settings):
+    settings.LEADCONDUIT_TIMEOUT = 0.5  # each byte comes well in time; the headers never end
+    server = raw_server(trickle_head)
+    started = time.monotonic()
+    error = failure_of()
+    assert time.monotonic() - started < 0.5 + 0.5
+    assert error.classification is Classification.UNKNOWN  # the request went out: LeadConduit may have it
+    assert error.exchange.status is None
+    assert "did not answer in time" in error.message
+    assert len(server.requests) == 1
+
+
+def test_it_gives_up_on_a_server_that_never_answers_within_its_deadline(raw_server, settings):
+    settings.LEADCONDUIT_TIMEOUT = 0.5
+    server = raw_server(hold_open)
+    started = time.monotonic()
+    error = failure_of()
+    assert time.monotonic() - started < 0.5 + 0.5
+    assert error.classification is Classification.UNKNOWN
+    assert "did not answer in time" in error.message
+    assert len(server.requests) == 1
+
+
+def test_it_keeps_the_deadline_for_the_whole_call_not_each_part(raw_server, settings):
+    settings.LEADCONDUIT_TIMEOUT = 0.6
+
+    def slow_head_then_trickled_body(conn: socket.socket, stopping: threading.Event) -> None:
+        time.sleep(0.4)  # in time for the read timeout
+        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
+        for _ in range(40):
+            if stopping.is_set():
+                return
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    raw_server(slow_head_then_trickled_body)
+    started = time.monotonic()
+    error = failure_of()
+    assert time.monotonic() - started < 0.6 + 0.5
+    assert error.classification is Classification.UNKNOWN
+    assert "took too long" in error.message
+
+
+def test_it_leaves_a_kept_alive_connection_alone_once_the_call_is_over(raw_server, settings):
+    settings.LEADCONDUIT_TIMEOUT = 0.3
+    reply = (
+        b'HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 22\r\n\r\n{"outcome": "success"}'
+    )
+
+    def answer_twice_on_one_connection(conn: socket.socket, stopping: threading.Event) -> None:
+        conn.sendall(reply)
+        if read_request(conn):
+            conn.sendall(reply)
+
+    server = raw_server(answer_twice_on_one_connection)
+    assert send_feedback(SOME_EVENT_ID, "return", "").result.accepted
+    time.sleep(0.5)  # the first call's deadline passes while its connection waits in the pool
+    assert send_feedback(SOME_EVENT_ID, "return", "").result.accepted
+    assert len(server.requests) == 1  # one connection carried both calls
+
+
+# A malformed LeadConduit URL: nothing can have been sent
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "not a url",
+        "app.leadconduit.com/feedback",
+        "ftp://app.leadconduit.com/feedback",
+        "https:///feedback",
+        "https://app.leadconduit.com:99999/feedback",
+        "http://[::1/feedback",
+    ],
+)
+def test_it_reports_a_malformed_url_as_not_sent(settings, url):
+    settings.LEADCONDUIT_FEEDBACK_URL = url
+    error = failure_of()
+    assert error.classification is Classification.NOT_SENT
+    assert "LEADCONDUIT_FEEDBACK_URL" in error.message
+    assert error.exchange.status is None
