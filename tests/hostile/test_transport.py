@@ -150,7 +150,7 @@ def every_url(make_lead, return_reason) -> dict[str, str]:
         "leads:intake": {"slug": "no-such-source"},
         "feedback:create": {"lead_pk": lead.pk},
         **{f"feedback:{name}": {"pk": feedback.pk} for name in ("status", "detail", "resend", "confirm", "cancel")},
-        **{f"imports:{name}": {"pk": job.pk} for name in ("detail", "mapping", "results")},
+        **{f"imports:{name}": {"pk": job.pk} for name in ("detail", "mapping", "results", "confirm", "cancel")},
     }
     urls = {}
     for name, pattern in walk(get_resolver().url_patterns):
