@@ -3,13 +3,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from feedbackportal.roles import role_not_required
+
 urlpatterns = [
     path("", include("feedbackportal.leads.urls")),
     path("feedback/", include("feedbackportal.feedback.urls")),
     path("imports/", include("feedbackportal.imports.urls")),
     path("reports/", include("feedbackportal.reports.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", role_not_required(auth_views.LogoutView.as_view()), name="logout"),
     path("admin/", admin.site.urls),
     path("health/", include("feedbackportal.health.urls")),
 ]
