@@ -41,6 +41,11 @@ ADMIN_PERMISSIONS = [
     "auth.add_user",
     "auth.change_user",
     "auth.view_group",
+    # Login throttling: see who tried, and unlock someone by deleting their attempts.
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
 ]
 ROLE_PERMISSIONS = {
     "Agent": AGENT_PERMISSIONS,
