@@ -221,6 +221,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# A form that fails the CSRF check gets a page saying nothing was sent (templates/403_csrf.html).
+CSRF_FAILURE_VIEW = "feedbackportal.errors.csrf_failure"
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)
