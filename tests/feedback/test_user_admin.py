@@ -29,7 +29,8 @@ def form_data(client: Client, url: str, **fields) -> dict:
         if kind in ("checkbox", "radio") and not field.has_attr("checked"):
             continue
         if kind not in ("submit", "button", "file"):
-            data[str(field["name"])] = str(field.get("value", ""))
+            default = "on" if kind in ("checkbox", "radio") else ""  # what a browser sends without a value
+            data[str(field["name"])] = str(field.get("value", default))
     for select in form.select("select[name]"):
         chosen = [str(option.get("value", "")) for option in select.select("option[selected]")]
         data[str(select["name"])] = chosen if select.has_attr("multiple") else (chosen[0] if chosen else "")
