@@ -185,6 +185,8 @@ def test_a_user_without_a_role_is_told_so_and_whom_to_ask(db, make_lead):
         assert "Ada Lovelace" in text, url
         # The way out: the page still has the portal's layout and its log-out form.
         assert page.select_one(f"form[action='{reverse('logout')}']") is not None, url
+        # ... and no menu into pages that would refuse them.
+        assert page.select("nav[aria-label=Main] a") == [], url
 
 
 def test_a_user_without_a_role_cannot_record_feedback(db, make_lead, return_reason):
