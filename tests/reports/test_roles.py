@@ -6,11 +6,14 @@ from collections.abc import Iterator
 import pytest
 from bs4 import BeautifulSoup
 from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
+from django.http import HttpRequest, HttpResponse
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
 
 from feedbackportal.feedback.models import Feedback, Status
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.urls import urlpatterns as portal_urlpatterns
 from tests.reports.conftest import logged_in, member
 
 AGENT_PAGES = ["leads:search", "feedback:for_event", "leads:detail"]
@@ -187,6 +190,26 @@ def test_a_user_without_a_role_is_told_so_and_whom_to_ask(db, make_lead):
         assert page.select_one(f"form[action='{reverse('logout')}']") is not None, url
         # ... and no menu into pages that would refuse them.
         assert page.select("nav[aria-label=Main] a") == [], url
+
+
+def brand_new_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("lead data")
+
+
+urlpatterns = [path("brand-new/", brand_new_view), *portal_urlpatterns]
+
+
+@pytest.mark.urls(__name__)
+def test_a_new_view_needs_a_role_without_any_decorator(db):
+    assert client_for("no role").get("/brand-new/").status_code == 403
+    assert client_for("Agent").get("/brand-new/").status_code == 200
+
+
+def test_existing_role_groups_get_the_desk_permission_at_the_next_migrate(db):
+    agents = Group.objects.get(name="Agent")
+    agents.permissions.clear()
+    call_command("migrate", verbosity=0)
+    assert agents.permissions.filter(codename="use_desk", content_type__app_label="feedback").exists()
 
 
 def test_a_user_without_a_role_cannot_record_feedback(db, make_lead, return_reason):
