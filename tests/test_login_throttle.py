@@ -6,6 +6,7 @@ import pytest
 from axes.models import AccessAttempt
 from bs4 import BeautifulSoup
 from django.contrib.auth.models import User
+from django.http import HttpRequest
 from django.test import Client
 from django.urls import reverse
 
@@ -190,3 +191,13 @@ def test_behind_a_proxy_each_client_address_is_locked_on_its_own(settings, agent
         HTTP_X_FORWARDED_FOR="198.51.100.8",
     )
     assert response.status_code == 302  # the proxy's own address is not what gets locked
+
+
+def test_the_test_clients_logins_keep_working(agent_user):
+    # force_login never authenticates; login() must hand axes a request, as axes' docs say.
+    forced = Client()
+    forced.force_login(agent_user)
+    assert signed_in(forced)
+    client = Client()
+    assert client.login(username="agent7", password="pw", request=HttpRequest())
+    assert signed_in(client)
