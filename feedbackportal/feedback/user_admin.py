@@ -62,6 +62,13 @@ class RoleUserAdmin(UserAdmin):
         field: ModelMultipleChoiceField | None = super().formfield_for_manytomany(db_field, request, **kwargs)
         return field
 
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # The groups field only offers the roles; groups a superuser gave outside them stay as they were.
+        kept = [] if request.user.is_superuser or not change else list(form.instance.groups.exclude(name__in=ROLES))
+        super().save_related(request, form, formsets, change)
+        if kept:
+            form.instance.groups.add(*kept)
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False

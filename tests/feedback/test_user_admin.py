@@ -182,6 +182,16 @@ def test_an_admin_moves_a_user_between_roles(admin_member_client, agent_user):
     assert agent_user.is_staff  # follows the Admin role
 
 
+def test_changing_a_role_keeps_groups_a_superuser_gave_outside_the_roles(admin_member_client, agent_user):
+    auditors = Group.objects.create(name="Auditors")
+    agent_user.groups.add(auditors)
+    manager = Group.objects.get(name="Manager")
+    url = change_url(agent_user)
+    response = admin_member_client.post(url, form_data(admin_member_client, url, groups=[str(manager.pk)]))
+    assert response.status_code == 302
+    assert {group.name for group in agent_user.groups.all()} == {"Manager", "Auditors"}
+
+
 def test_a_superuser_keeps_full_control(admin_client, agent_user):
     response = admin_client.get(change_url(agent_user))
     assert {"is_superuser", "user_permissions", "groups"} <= input_names(response)
