@@ -82,6 +82,7 @@ def main() -> None:
 
     sample = Lead.objects.order_by("?").first() if LEADS < 200000 else Lead.objects.first()
     user = User.objects.create_user("bench", password="bench")
+    user.groups.add(Group.objects.get(name="Agent"))  # every portal page needs a role
     client = Client()
     client.force_login(user)
 

@@ -1,5 +1,6 @@
 """Settings for the Feedback Portal, read from the environment (see .env.example)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -74,6 +75,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_tasks_db",
     "django_filters",
+    # Before feedback: the Admin role is granted axes' admin permissions (feedback/defaults.py).
+    "axes",
     "feedbackportal.leads",
     # Before feedback: the roles it makes after every migrate (feedback/defaults.py) grant imports'
     # permission, which must exist by then.
@@ -92,12 +95,15 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "feedbackportal.roles.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "feedbackportal.middleware.PrivateResponsesMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "feedbackportal.middleware.HtmxLoginRedirectMiddleware",
+    # Last, as axes documents: turns a refused login into the locked-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "feedbackportal.urls"
@@ -153,6 +159,26 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Login throttling (django-axes): the first backend refuses any login, right password or not, for a
+# username or an address with LOGIN_FAILURE_LIMIT failures in the last LOGIN_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+# Each listed separately: a username is locked whatever address it is tried from, and an address
+# whatever usernames it tries. Behind one NAT address for a whole floor, LOGIN_LOCKOUT_BY=username.
+AXES_LOCKOUT_PARAMETERS = env_list("LOGIN_LOCKOUT_BY", "username,ip_address")
+if not AXES_LOCKOUT_PARAMETERS or set(AXES_LOCKOUT_PARAMETERS) - {"username", "ip_address"}:
+    raise ImproperlyConfigured("LOGIN_LOCKOUT_BY must list username and/or ip_address")
+# Behind a proxy, the client's address is the one the nearest TRUSTED_PROXY_COUNT proxies saw.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1 if env_bool("BEHIND_TLS_PROXY", default=False) else 0)
+AXES_CLIENT_IP_CALLABLE = "feedbackportal.throttle.client_ip"
+AXES_LOCKOUT_CALLABLE = "feedbackportal.throttle.locked_out"
+# While locked, further tries are refused without being recorded: the lock is not extended by an
+# attacker, and its record (which keeps each try's form data, password masked) stops growing.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_ENABLE_ACCESS_FAILURE_LOG = True  # every failure, for admins (Admin → Access failures)
+AXES_VERBOSE = False
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "leads:search"
 LOGOUT_REDIRECT_URL = "login"
@@ -198,6 +224,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+# A form that fails the CSRF check gets a page saying nothing was sent (templates/403_csrf.html).
+CSRF_FAILURE_VIEW = "feedbackportal.errors.csrf_failure"
 
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=True)

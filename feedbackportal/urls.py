@@ -4,6 +4,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from feedbackportal.login import LoginView
+from feedbackportal.roles import role_not_required
 
 urlpatterns = [
     path("", include("feedbackportal.leads.urls")),
@@ -11,7 +12,7 @@ urlpatterns = [
     path("imports/", include("feedbackportal.imports.urls")),
     path("reports/", include("feedbackportal.reports.urls")),
     path("accounts/login/", LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", role_not_required(auth_views.LogoutView.as_view()), name="logout"),
     path("admin/", admin.site.urls),
     path("health/", include("feedbackportal.health.urls")),
 ]

@@ -7,7 +7,7 @@ class FeedbackConfig(AppConfig):
     label = "feedback"
 
     def ready(self) -> None:
-        from feedbackportal.feedback import signals
+        from feedbackportal.feedback import signals, user_admin  # noqa: F401  # replaces the stock UserAdmin
         from feedbackportal.feedback.defaults import ensure_defaults
 
         # is_staff (reaching the Django admin) follows membership of the Admin group.

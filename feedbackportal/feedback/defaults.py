@@ -18,8 +18,10 @@ CONVERSION_REASONS = [
     ("Appointment set", "Appointment set"),
     ("Application submitted", "Application submitted"),
 ]
-# Role → permissions (app_label.codename) beyond what every logged-in user may do.
-MANAGER_PERMISSIONS = ["feedback.resolve_feedback", "feedback.view_reports", "imports.import_data"]
+# Role → permissions (app_label.codename). A signed-in user with none of these roles may do nothing
+# but log out (feedbackportal/roles.py).
+AGENT_PERMISSIONS = ["feedback.use_desk"]
+MANAGER_PERMISSIONS = [*AGENT_PERMISSIONS, "feedback.resolve_feedback", "feedback.view_reports", "imports.import_data"]
 # Admins keep the catalog, leads and users in the Django admin (membership of Admin grants is_staff,
 # see feedback/signals.py); audit records and delivery history stay read-only there.
 ADMIN_PERMISSIONS = [
@@ -39,9 +41,14 @@ ADMIN_PERMISSIONS = [
     "auth.add_user",
     "auth.change_user",
     "auth.view_group",
+    # Login throttling: see who tried, and unlock someone by deleting their attempts.
+    "axes.view_accessattempt",
+    "axes.delete_accessattempt",
+    "axes.view_accesslog",
+    "axes.view_accessfailurelog",
 ]
 ROLE_PERMISSIONS = {
-    "Agent": [],
+    "Agent": AGENT_PERMISSIONS,
     "Manager": MANAGER_PERMISSIONS,
     "Admin": ADMIN_PERMISSIONS,
 }

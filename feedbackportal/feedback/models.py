@@ -152,6 +152,7 @@ class Feedback(models.Model):
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "feedback"
         permissions = [
+            ("use_desk", "Can find leads and record returns and conversions (every role has it)"),
             ("resolve_feedback", "Can resend, confirm or cancel unconfirmed and failed feedback"),
             ("view_reports", "Can see all feedback history, reports, the audit trail and exports"),
         ]

@@ -1,11 +1,19 @@
 """Who reaches what: every page of the portal, for every role (anonymous → login, wrong role → 403)."""
 
-import pytest
-from django.contrib.auth.models import Group, Permission, User
-from django.test import Client
-from django.urls import reverse
+import uuid
+from collections.abc import Iterator
 
-from feedbackportal.feedback.models import Status
+import pytest
+from bs4 import BeautifulSoup
+from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
+from django.http import HttpRequest, HttpResponse
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
+
+from feedbackportal.feedback.models import Feedback, Status
+from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.urls import urlpatterns as portal_urlpatterns
 from tests.reports.conftest import logged_in, member
 
 AGENT_PAGES = ["leads:search", "feedback:for_event", "leads:detail"]
@@ -19,14 +27,72 @@ MANAGER_PAGES = [
     "reports:audit",
 ]
 ADMIN_PAGES = ["admin:index", "admin:feedback_reason_changelist", "admin:feedback_reasonchange_changelist"]
-ROLES = ["anonymous", "Agent", "Manager", "Admin"]
+ROLES = ["anonymous", "no role", "Agent", "Manager", "Admin"]
 # What each role may open; everything else is refused.
 ALLOWED = {
     "anonymous": set(),
+    "no role": set(),
     "Agent": set(AGENT_PAGES),
     "Manager": {*AGENT_PAGES, *MANAGER_PAGES},
     "Admin": {*AGENT_PAGES, *MANAGER_PAGES, *ADMIN_PAGES},
 }
+
+# Every URL pattern in the URLconf, by who may use it, and the method that uses it. A new URL that is
+# not in this table fails test_every_url_in_the_urlconf_is_classified: decide who it is for.
+PUBLIC, ANY_ROLE, AGENT, MANAGER, ADMIN = "public", "any role", "agent", "manager", "admin"
+ROUTES: dict[str, tuple[str, str]] = {
+    "login": (PUBLIC, "GET"),
+    "health": (PUBLIC, "GET"),
+    "leads:intake": (PUBLIC, "POST"),  # its own token, see tests/intake
+    "sandbox:feedback": (PUBLIC, "POST"),  # development only
+    "sandbox:fault": (PUBLIC, "POST"),
+    "logout": (ANY_ROLE, "POST"),  # a user without a role must still be able to leave
+    "leads:search": (AGENT, "GET"),
+    "leads:detail": (AGENT, "GET"),
+    "feedback:create": (AGENT, "POST"),
+    "feedback:for_event": (AGENT, "GET"),
+    "feedback:status": (AGENT, "GET"),
+    "feedback:queue": (MANAGER, "GET"),
+    "feedback:detail": (MANAGER, "GET"),
+    "feedback:resend": (MANAGER, "POST"),
+    "feedback:confirm": (MANAGER, "POST"),
+    "feedback:cancel": (MANAGER, "POST"),
+    "reports:rates": (MANAGER, "GET"),
+    "reports:history": (MANAGER, "GET"),
+    "reports:export": (MANAGER, "GET"),
+    "reports:money_export": (MANAGER, "GET"),
+    "reports:month": (MANAGER, "GET"),
+    "reports:audit": (MANAGER, "GET"),
+    "imports:list": (MANAGER, "GET"),
+    "imports:upload_leads": (MANAGER, "GET"),
+    "imports:upload_feedback": (MANAGER, "GET"),
+    "imports:detail": (MANAGER, "GET"),
+    "imports:mapping": (MANAGER, "GET"),
+    "imports:results": (MANAGER, "GET"),
+}
+# The Django admin is one classified whole: the admin site lets in staff only (Admin role and
+# superusers) and checks each model's permissions itself; ADMIN_PAGES samples it above.
+ADMIN_NAMESPACE = "admin"
+ROLES_OF = {
+    PUBLIC: set(ROLES),
+    ANY_ROLE: {"no role", "Agent", "Manager", "Admin"},
+    AGENT: {"Agent", "Manager", "Admin"},
+    MANAGER: {"Manager", "Admin"},
+}
+
+
+def walk(patterns: list, prefix: str = "") -> Iterator[tuple[str, URLPattern]]:
+    """Every URL pattern under these, with its full name (namespaces joined by ":")."""
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
+            yield from walk(entry.url_patterns, namespace)
+        else:
+            yield f"{prefix}{entry.name}" if entry.name else f"{prefix}<unnamed {entry.pattern}>", entry
+
+
+def urlconf_names() -> set[str]:
+    return {name for name, _ in walk(get_resolver().url_patterns) if not name.startswith(f"{ADMIN_NAMESPACE}:")}
 
 
 @pytest.fixture
@@ -39,10 +105,55 @@ def urls(add_feedback) -> dict[str, str]:
     }
 
 
+@pytest.fixture
+def route_urls(add_feedback) -> dict[str, str]:
+    feedback = add_feedback(status=Status.FAILED)
+    job = ImportJob.objects.create(kind=ImportKind.LEADS, status=ImportStatus.DONE, original_name="leads.csv")
+    kwargs = {
+        "leads:detail": {"pk": feedback.lead.pk},
+        "leads:intake": {"slug": "no-such-source"},
+        "sandbox:fault": {"fault": "503"},
+        "feedback:create": {"lead_pk": feedback.lead.pk},
+        **{name: {"pk": feedback.pk} for name in ROUTES if name.startswith("feedback:") and name[9:] in PK_VIEWS},
+        **{name: {"pk": job.pk} for name in ROUTES if name.startswith("imports:") and name[8:] in PK_VIEWS},
+    }
+    return {name: reverse(name, kwargs=kwargs.get(name)) for name in ROUTES}
+
+
+PK_VIEWS = {"status", "detail", "resend", "confirm", "cancel", "mapping", "results"}
+
+
 def client_for(role: str) -> Client:
     if role == "anonymous":
         return Client()
+    if role == "no role":
+        return logged_in(User.objects.create_user("someone-without-a-role", password="pw"))
     return logged_in(member(f"someone-{role.lower()}", role))
+
+
+def test_every_url_in_the_urlconf_is_classified():
+    names = urlconf_names()
+    assert not {name for name in names if "<unnamed" in name}, "every URL needs a name to be classified"
+    assert names - ROUTES.keys() == set(), "classify each new URL in ROUTES: who may use it?"
+    assert ROUTES.keys() - names == set(), "ROUTES names URLs the URLconf no longer has"
+    assert any(name.startswith(f"{ADMIN_NAMESPACE}:") for name, _ in walk(get_resolver().url_patterns))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_url_answers_each_role_by_its_class(db, route_urls, role):
+    client = client_for(role)
+    # Logging out last: it ends the session the other requests need.
+    for name, url in sorted(route_urls.items(), key=lambda item: item[0] == "logout"):
+        category, method = ROUTES[name]
+        response = client.post(url) if method == "POST" else client.get(url)
+        to_login = response.status_code == 302 and response["Location"].startswith(reverse("login") + "?")
+        if role in ROLES_OF[category]:
+            assert response.status_code != 403, (role, name)
+            assert not to_login, (role, name)
+        elif role == "anonymous":
+            assert to_login, (role, name)
+        else:
+            assert response.status_code == 403, (role, name)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -63,6 +174,51 @@ def test_every_page_answers_each_role_by_its_lane(db, urls, role):
             assert response["Location"].startswith(reverse("admin:login")), (role, name)
         else:
             assert response.status_code == 403, (role, name)
+
+
+def test_a_user_without_a_role_is_told_so_and_whom_to_ask(db, make_lead):
+    member("ada", "Admin", first_name="Ada", last_name="Lovelace")
+    client = client_for("no role")
+    for url in (reverse("leads:search"), make_lead().get_absolute_url(), reverse("feedback:for_event")):
+        response = client.get(url)
+        assert response.status_code == 403, url
+        page = BeautifulSoup(response.content, "html.parser")
+        text = " ".join(page.select_one("main").get_text(" ").split())
+        assert "no role yet" in text, url
+        assert "Ada Lovelace" in text, url
+        # The way out: the page still has the portal's layout and its log-out form.
+        assert page.select_one(f"form[action='{reverse('logout')}']") is not None, url
+        # ... and no menu into pages that would refuse them.
+        assert page.select("nav[aria-label=Main] a") == [], url
+
+
+def brand_new_view(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("lead data")
+
+
+urlpatterns = [path("brand-new/", brand_new_view), *portal_urlpatterns]
+
+
+@pytest.mark.urls(__name__)
+def test_a_new_view_needs_a_role_without_any_decorator(db):
+    assert client_for("no role").get("/brand-new/").status_code == 403
+    assert client_for("Agent").get("/brand-new/").status_code == 200
+
+
+def test_existing_role_groups_get_the_desk_permission_at_the_next_migrate(db):
+    agents = Group.objects.get(name="Agent")
+    agents.permissions.clear()
+    call_command("migrate", verbosity=0)
+    assert agents.permissions.filter(codename="use_desk", content_type__app_label="feedback").exists()
+
+
+def test_a_user_without_a_role_cannot_record_feedback(db, make_lead, return_reason):
+    lead = make_lead()
+    client = client_for("no role")
+    data = {"feedback_type": "return", "reason": return_reason.pk, "idempotency_key": str(uuid.uuid4())}
+    response = client.post(reverse("feedback:create", kwargs={"lead_pk": lead.pk}), data)
+    assert response.status_code == 403
+    assert not Feedback.objects.exists()
 
 
 @pytest.mark.parametrize("name", ["reports:history", "reports:rates"])
@@ -136,8 +292,9 @@ def test_roles_carry_the_permissions_of_their_lane(db):
         perms = Permission.objects.filter(group__name=role).select_related("content_type")
         return {f"{perm.content_type.app_label}.{perm.codename}" for perm in perms}
 
-    manager_perms = {"feedback.resolve_feedback", "feedback.view_reports", "imports.import_data"}
-    assert codes("Agent") == set()
+    agent_perms = {"feedback.use_desk"}
+    manager_perms = {*agent_perms, "feedback.resolve_feedback", "feedback.view_reports", "imports.import_data"}
+    assert codes("Agent") == agent_perms
     assert codes("Manager") == manager_perms
     admin_extras = {"feedback.change_reason", "feedback.view_reasonchange", "auth.change_user"}
     assert manager_perms | admin_extras <= codes("Admin")
