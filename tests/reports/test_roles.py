@@ -69,6 +69,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "imports:detail": (MANAGER, "GET"),
     "imports:mapping": (MANAGER, "GET"),
     "imports:results": (MANAGER, "GET"),
+    "imports:confirm": (MANAGER, "POST"),
+    "imports:cancel": (MANAGER, "POST"),
 }
 # The Django admin is one classified whole: the admin site lets in staff only (Admin role and
 # superusers) and checks each model's permissions itself; ADMIN_PAGES samples it above.
