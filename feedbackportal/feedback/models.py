@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -15,12 +16,21 @@ class FeedbackType(models.TextChoices):
     CONVERSION = "conversion", "Conversion"
 
 
+# The digit keys agents press on the lead page to pick a reason.
+HOTKEYS = range(1, 10)
+
+
 class ReasonQuerySet(models.QuerySet["Reason"]):
     def active(self) -> "ReasonQuerySet":
         return self.filter(active=True)
 
     def for_type(self, feedback_type: str) -> "ReasonQuerySet":
         return self.filter(feedback_type=feedback_type)
+
+    def next_free_hotkey(self, feedback_type: str, *, excluding: int | None = None) -> int | None:
+        """The lowest digit no active reason of this type holds (None when all nine are taken)."""
+        taken = set(self.active().for_type(feedback_type).exclude(pk=excluding).values_list("hotkey", flat=True))
+        return next((key for key in HOTKEYS if key not in taken), None)
 
 
 class Reason(models.Model):
@@ -37,6 +47,22 @@ class Reason(models.Model):
         default=True, help_text="Inactive reasons are hidden from agents but kept for history."
     )
     position = models.PositiveSmallIntegerField("order", default=0)
+    # Agents type this digit (R 3 Enter) without looking, so it never follows the order: it changes
+    # only when an admin changes it. Blank on a new reason takes the lowest free digit, if any.
+    hotkey = models.PositiveSmallIntegerField(
+        "key",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(HOTKEYS.start), MaxValueValidator(HOTKEYS.stop - 1)],
+        help_text="The digit (1 to 9) agents press to pick this reason. Leave blank on a new reason for the "
+        "next free digit. Agents learn these by heart: change one only when you have told them.",
+    )
+    is_duplicate_reason = models.BooleanField(
+        "the duplicate reason",
+        default=False,
+        help_text="Suggested to agents when the lead page finds other leads with the same phone or email "
+        "(at most one per type).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,10 +72,31 @@ class Reason(models.Model):
         ordering = ["feedback_type", "position", "label"]
         constraints = [
             models.UniqueConstraint(fields=["feedback_type", "label"], name="reason_label_unique_per_type"),
+            models.UniqueConstraint(
+                fields=["feedback_type", "hotkey"],
+                condition=models.Q(active=True, hotkey__isnull=False),
+                name="reason_hotkey_unique_per_active_type",
+                violation_error_message="Another active reason of this type already has this key.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hotkey__isnull=True) | models.Q(hotkey__gte=1, hotkey__lte=9),
+                name="reason_hotkey_is_a_digit",
+            ),
+            models.UniqueConstraint(
+                fields=["feedback_type"],
+                condition=models.Q(is_duplicate_reason=True),
+                name="one_duplicate_reason_per_type",
+                violation_error_message="Another reason of this type is already the duplicate reason.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_feedback_type_display()}: {self.label}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.hotkey is None and self.active:
+            self.hotkey = Reason.objects.next_free_hotkey(self.feedback_type)
+        super().save(*args, **kwargs)
 
     @property
     def is_used(self) -> bool:
