@@ -27,12 +27,7 @@ def reason_options(page: BeautifulSoup, feedback_type: str) -> list[tuple[str, s
     options = []
     for label in group.select("label"):
         kbd = label.find("kbd")
-        options.append(
-            (
-                kbd.get_text() if kbd else "",
-                label.get_text(" ", strip=True).removeprefix(kbd.get_text() if kbd else "").strip(),
-            )
-        )
+        options.append((kbd.get_text() if kbd else "", label.select_one(".reason-label").get_text(strip=True)))
     return options
 
 
@@ -114,14 +109,15 @@ def test_the_form_offers_active_reasons_grouped_by_type_with_digit_hints(agent_c
     assert page.select_one("input[name=feedback_type][value=return]").has_attr("checked")
 
 
-def test_inactive_reasons_are_not_offered(agent_client, make_lead):
+def test_inactive_reasons_are_not_offered_and_the_others_keep_their_digits(agent_client, make_lead):
     lead = make_lead()
     Reason.objects.filter(label="Language barrier").update(active=False)
     page = html(agent_client.get(lead.get_absolute_url()))
     labels = [label for _, label in reason_options(page, "return")]
     assert "Language barrier" not in labels
     assert len(labels) == 8
-    assert [digit for digit, _ in reason_options(page, "return")] == [str(n) for n in range(1, 9)]
+    assert [digit for digit, _ in reason_options(page, "return")] == ["1", "2", "3", "4", "5", "6", "7", "9"]
+    assert reason_options(page, "return")[-1] == ("9", "Already a customer")
 
 
 def test_the_form_says_so_when_a_type_has_no_active_reasons(agent_client, make_lead):
@@ -133,13 +129,40 @@ def test_the_form_says_so_when_a_type_has_no_active_reasons(agent_client, make_l
     assert "No conversion reasons are active" in group.get_text()
 
 
-def test_the_form_shows_a_live_feedback_of_each_type(agent_client, make_lead, return_reason):
+def test_a_type_with_a_live_feedback_collapses_to_a_summary_and_the_other_stays_usable(
+    agent_client, make_lead, return_reason
+):
     lead = make_lead()
     make_feedback(lead, return_reason, status=Status.ACCEPTED)
     page = html(agent_client.get(lead.get_absolute_url()))
-    badge = page.select_one("input[name=feedback_type][value=return]").find_parent("label").select_one(".badge")
-    assert badge.get_text(strip=True) == "already accepted"
-    assert page.select_one("input[name=feedback_type][value=conversion]").find_parent("label").select(".badge") == []
+    summary = page.select_one("#summary-return")
+    assert summary.get_text(" ", strip=True) == "Returned · Accepted · Wrong number"
+    assert page.select_one("#summary-conversion") is None
+    form = page.select_one("form.feedback-form")
+    assert [radio["value"] for radio in form.select("input[name=feedback_type]")] == ["conversion"]
+    assert form.select_one("input[name=feedback_type][value=conversion]").has_attr("checked")
+    assert form.select("fieldset.reasons[data-type=return]") == []
+    assert form.select("fieldset.reasons[data-type=conversion] input[name=reason]")
+
+
+def test_a_rejected_return_does_not_collapse_the_return_half(agent_client, make_lead, return_reason):
+    lead = make_lead()
+    make_feedback(lead, return_reason, status=Status.REJECTED, outcome_reason="Too late")
+    page = html(agent_client.get(lead.get_absolute_url()))
+    assert page.select_one("#summary-return") is None
+    assert page.select_one("form.feedback-form input[name=feedback_type][value=return]").has_attr("checked")
+
+
+def test_with_a_live_return_and_conversion_no_form_is_offered(
+    agent_client, make_lead, return_reason, conversion_reason
+):
+    lead = make_lead()
+    make_feedback(lead, return_reason, status=Status.QUEUED)
+    make_feedback(lead, conversion_reason, status=Status.ACCEPTED)
+    page = html(agent_client.get(lead.get_absolute_url()))
+    assert page.select_one("form.feedback-form") is None
+    assert page.select_one("#summary-return").get_text(" ", strip=True) == "Returned · Queued · Wrong number"
+    assert page.select_one("#summary-conversion").get_text(" ", strip=True) == "Converted · Accepted · Sale closed"
 
 
 def test_pending_rows_poll_their_status_and_final_rows_do_not(
