@@ -257,6 +257,74 @@ def test_the_status_shows_accepted_after_delivery_and_stops_polling(
     assert SandboxCall.objects.count() == 1
 
 
+def oob(page: BeautifulSoup) -> dict[str, Tag]:
+    """The out-of-band swaps a status answer carries, by the id they replace."""
+    # Beside a <tr> only a <template> survives htmx's parsing; BeautifulSoup does not search inside one.
+    assert page.select("[hx-swap-oob]") == []
+    inside = [BeautifulSoup(template.decode_contents(), "html.parser") for template in page.select("template")]
+    return {tag["id"]: tag for content in inside for tag in content.select("[hx-swap-oob]")}
+
+
+def test_a_pending_status_answer_is_just_the_row(agent_client, make_lead, return_reason):
+    post_feedback(agent_client, make_lead(), reason=return_reason.pk)
+    page = html(agent_client.get(status_url(Feedback.objects.get()), **HTMX))
+    assert oob(page) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_final_answer_updates_the_summary_and_refreshes_the_lead_card_out_of_band(
+    sandbox_url, agent_client, make_event, return_reason, run_worker
+):
+    event = make_event(first_name="Rosa", last_name="Delgado", phone_1="(512) 555-7777")
+    agent_client.post(
+        FOR_EVENT_URL,
+        {
+            "event_id": event.event_id,
+            "feedback_type": "return",
+            "reason": return_reason.pk,
+            "idempotency_key": str(uuid.uuid4()),
+        },
+    )
+    feedback = Feedback.objects.get()
+    lead_page = html(agent_client.get(feedback.lead.get_absolute_url()))
+    assert lead_page.select_one("#summary-return").get_text(" ", strip=True) == "Returned · Queued · Wrong number"
+    assert lead_page.select_one("#lead-card h1").get_text(strip=True) == "Lead not yet known to the portal"
+    run_worker()
+
+    swaps = oob(html(agent_client.get(status_url(feedback), **HTMX)))
+
+    assert set(swaps) == {"summary-return", "lead-card"}
+    assert swaps["summary-return"].get_text(" ", strip=True) == "Returned · Accepted · Wrong number"
+    assert swaps["lead-card"].select_one("h1").get_text(strip=True) == "Rosa Delgado"
+    assert "(512) 555-7777" in swaps["lead-card"].get_text()
+
+
+def test_a_rejection_reopens_the_half_by_a_link_and_never_stands_beside_a_queued_badge(
+    agent_client, make_lead, return_reason
+):
+    lead = make_lead()
+    post_feedback(agent_client, lead, htmx=True, reason=return_reason.pk)
+    feedback = Feedback.objects.get()
+    Feedback.objects.filter(pk=feedback.pk).update(status=Status.REJECTED, outcome_reason="Too late")
+
+    page = html(agent_client.get(status_url(feedback), **HTMX))
+
+    summary = oob(page)["summary-return"]
+    assert summary.get_text(" ", strip=True).startswith("Returned · Rejected by LeadConduit · Wrong number")
+    assert summary.select_one("a")["href"] == lead.get_absolute_url()
+    assert [badge.get_text(strip=True) for badge in page.select(".badge")] == ["Rejected by LeadConduit"]
+    assert summary.select_one(".badge").get_text(strip=True) == "Rejected by LeadConduit"
+
+
+def test_after_a_submit_the_new_row_is_marked_for_focus(agent_client, make_lead, return_reason):
+    page = html(post_feedback(agent_client, make_lead(), htmx=True, reason=return_reason.pk))
+    feedback = Feedback.objects.get()
+    assert [row["id"] for row in page.select("tr[data-just-sent]")] == [f"feedback-{feedback.pk}"]
+    assert page.select_one(f"tr#feedback-{feedback.pk}")["tabindex"] == "-1"
+    assert page.select_one("#summary-return").get_text(" ", strip=True) == "Returned · Queued · Wrong number"
+    assert page.select_one("form.feedback-form input[name=feedback_type][value=conversion]").has_attr("checked")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_status_shows_leadconduits_reason_for_a_rejection(
     sandbox_url, agent_client, make_event, make_lead, return_reason, run_worker

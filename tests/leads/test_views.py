@@ -3,11 +3,13 @@ import re
 
 import pytest
 from bs4 import BeautifulSoup
+from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
 from feedbackportal.feedback.models import Feedback, Reason, Status
-from feedbackportal.leads.models import Lead
+from feedbackportal.feedback.selectors import feedback_panel
+from feedbackportal.leads.models import Lead, Source, SourceReasonWording
 from feedbackportal.sandbox.models import SandboxCall
 from tests.helpers import make_feedback
 
@@ -401,3 +403,51 @@ def test_a_feedback_without_an_agent_shows_a_dash_and_one_by_an_agent_without_a_
     page = html(agent_client.get(lead.get_absolute_url()))
     by_cells = {row["id"]: row.select("td")[3].get_text(strip=True) for row in page.select("table.history tbody tr")}
     assert by_cells == {f"feedback-{by_nobody.pk}": "—", f"feedback-{by_nameless.pk}": "nameless"}
+
+
+# ---- The reason picker: what is sent, and what is suggested
+
+
+def reason_label(page: BeautifulSoup, reason: Reason):
+    return page.select_one(f"form.feedback-form input[name=reason][value='{reason.pk}']").find_parent("label")
+
+
+def test_the_sellers_wording_is_shown_beside_the_agents_label(agent_client, make_lead, return_reason):
+    source = Source.objects.create(name="SunPeak Solar", slug="sunpeak")
+    SourceReasonWording.objects.create(source=source, reason=return_reason, text="Invalid phone")
+    page = html(agent_client.get(make_lead(source=source).get_absolute_url()))
+
+    label = reason_label(page, return_reason)
+    assert label.select_one(".reason-label").get_text(strip=True) == "Wrong number"
+    assert label.select_one(".sends").get_text(strip=True) == "sends: Invalid phone"
+    plain = html(agent_client.get(make_lead().get_absolute_url()))
+    assert reason_label(plain, return_reason).select_one(".sends") is None
+
+
+def test_the_catalog_text_is_shown_when_it_differs_from_the_label(agent_client, make_lead):
+    page = html(agent_client.get(make_lead().get_absolute_url()))
+    under_18 = reason_label(page, Reason.objects.get(label="Under 18"))
+    assert under_18.select_one(".sends").get_text(strip=True) == "sends: Consumer is under 18"
+
+
+def test_with_duplicates_the_duplicate_reason_is_suggested_but_not_chosen(rf, agent, make_lead):
+    # The lead page's view puts `duplicates` (other leads with the same phone or email) in the context.
+    lead, twin = make_lead(phone="(512) 555-0199"), make_lead(phone="512.555.0199")
+    duplicates = list(Lead.objects.filter(phone_digits=lead.phone_digits).exclude(pk=lead.pk))
+    assert duplicates == [twin]
+    request = rf.get(lead.get_absolute_url())
+    request.user = agent
+    duplicate_reason = Reason.objects.get(is_duplicate_reason=True, feedback_type="return")
+
+    with_twin = BeautifulSoup(
+        render_to_string("leads/lead_detail.html", feedback_panel(lead) | {"duplicates": duplicates}, request),
+        "html.parser",
+    )
+    alone = BeautifulSoup(render_to_string("leads/lead_detail.html", feedback_panel(lead), request), "html.parser")
+
+    suggested = with_twin.select("form.feedback-form label.suggested")
+    assert [label.select_one(".reason-label").get_text(strip=True) for label in suggested] == ["Duplicate lead"]
+    assert "suggested" in suggested[0].select_one(".suggestion").get_text()
+    assert with_twin.select("form.feedback-form input[name=reason]:checked") == []
+    assert reason_label(with_twin, duplicate_reason).find("input")["data-hotkey"] == "3"
+    assert alone.select("form.feedback-form label.suggested, .suggestion") == []
