@@ -118,8 +118,9 @@ class Status(models.TextChoices):
 # A live feedback blocks another of the same type for the same lead (LeadConduit bills every call).
 LIVE_STATUSES = (Status.QUEUED, Status.SENDING, Status.RETRYING, Status.ACCEPTED, Status.UNCONFIRMED)
 PENDING_STATUSES = (Status.QUEUED, Status.SENDING, Status.RETRYING)
-# What a manager resolves: LeadConduit may have it (unconfirmed), or certainly does not (failed).
-NEEDS_ATTENTION_STATUSES = (Status.UNCONFIRMED, Status.FAILED)
+# What a manager resolves: LeadConduit may have it (unconfirmed), certainly does not (failed), or
+# answered that it could not process it (error: resending is allowed, following up with the seller advised).
+NEEDS_ATTENTION_STATUSES = (Status.UNCONFIRMED, Status.FAILED, Status.ERROR)
 # A queued feedback waiting longer than this is waiting for a worker, not for LeadConduit.
 QUEUED_PATIENCE = timedelta(seconds=30)
 
@@ -140,22 +141,23 @@ class Transition:
 
 
 # The one table of resolution actions, in display order. Resending an unconfirmed feedback needs a
-# comment (it may already be in LeadConduit, which bills every call); a failed one certainly is not.
+# comment (it may already be in LeadConduit, which bills every call); a failed one certainly is not;
+# an error reached LeadConduit (as a return-received-error), so resending it needs a comment too.
 TRANSITIONS: dict[str, Transition] = {
     ActionKind.RESENT: Transition(
-        from_statuses=(Status.UNCONFIRMED, Status.FAILED),
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR),
         to_status=Status.QUEUED,
-        comment_required_from=(Status.UNCONFIRMED,),
+        comment_required_from=(Status.UNCONFIRMED, Status.ERROR),
     ),
     ActionKind.CONFIRMED: Transition(
-        from_statuses=(Status.UNCONFIRMED, Status.FAILED),
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR),
         to_status=Status.ACCEPTED,
-        comment_required_from=(Status.UNCONFIRMED, Status.FAILED),
+        comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR),
     ),
     ActionKind.CANCELLED: Transition(
-        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING),
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR, Status.QUEUED, Status.RETRYING),
         to_status=Status.CANCELLED,
-        comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING),
+        comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR, Status.QUEUED, Status.RETRYING),
     ),
 }
 
@@ -234,7 +236,7 @@ class Feedback(models.Model):
 
     @property
     def needs_attention(self) -> bool:
-        """A manager must resolve it: LeadConduit may have it (unconfirmed) or certainly does not (failed)."""
+        """A manager must resolve it: unconfirmed, failed (not delivered) or error (LeadConduit could not process it)."""
         return self.status in NEEDS_ATTENTION_STATUSES
 
     @property
@@ -268,7 +270,11 @@ class Feedback(models.Model):
             case Status.REJECTED:
                 return f"LeadConduit did not accept it: {self.outcome_reason or 'no reason given'}."
             case Status.ERROR:
-                return self.status_message or "LeadConduit could not process this feedback."
+                # The technical detail (status_message, the attempts) is for the manager's detail page.
+                return (
+                    f"LeadConduit could not record this {self.get_feedback_type_display().lower()}. A manager will "
+                    "check it and send it again if needed; do not send it again yourself."
+                )
             case Status.UNCONFIRMED:
                 return "Unconfirmed: LeadConduit may have received it. A manager will check; do not send it again."
             case Status.FAILED:

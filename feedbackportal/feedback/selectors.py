@@ -104,8 +104,9 @@ def needs_attention_counts() -> dict[str, int]:
     counts = Feedback.objects.needs_attention().aggregate(
         unconfirmed=Count("pk", filter=Q(status=Status.UNCONFIRMED)),
         failed=Count("pk", filter=Q(status=Status.FAILED)),
+        error=Count("pk", filter=Q(status=Status.ERROR)),
     )
-    return counts | {"all": counts["unconfirmed"] + counts["failed"]}
+    return counts | {"all": counts["unconfirmed"] + counts["failed"] + counts["error"]}
 
 
 def attention_queue() -> QuerySet[Feedback]:

@@ -109,6 +109,7 @@ def queue(request: AuthedHttpRequest) -> HttpResponse:
     tabs = [
         {"value": Status.UNCONFIRMED.value, "label": Status.UNCONFIRMED.label, "count": counts["unconfirmed"]},
         {"value": Status.FAILED.value, "label": Status.FAILED.label, "count": counts["failed"]},
+        {"value": Status.ERROR.value, "label": Status.ERROR.label, "count": counts["error"]},
         {"value": "all", "label": "All", "count": counts["all"]},
     ]
     context = {"page": page, "status_filter": status_filter, "tabs": tabs, "attention_counts": counts}

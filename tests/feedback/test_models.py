@@ -110,3 +110,22 @@ def test_at_most_one_reason_per_type_is_the_duplicate_reason():
     Reason.objects.create(feedback_type="conversion", label="Dup", text="Dup", is_duplicate_reason=True)
     with pytest.raises(IntegrityError), transaction.atomic():
         Reason.objects.create(feedback_type="return", label="Copy", text="Copy", is_duplicate_reason=True)
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "LeadConduit refused the request: HTTP 400 Body is not parsable as application/json -- Unexpected token",
+        "LeadConduit had a problem recording it: Internal platform error (ref 8812).",
+    ],
+)
+def test_an_error_tells_the_agent_what_happened_and_what_to_do_without_the_technical_detail(detail):
+    feedback = Feedback(status=Status.ERROR, feedback_type="return", status_message=detail)
+
+    message = feedback.agent_message
+
+    assert message == (
+        "LeadConduit could not record this return. A manager will check it and send it again if needed; "
+        "do not send it again yourself."
+    )
+    assert feedback.needs_attention

@@ -451,3 +451,19 @@ def test_with_duplicates_the_duplicate_reason_is_suggested_but_not_chosen(rf, ag
     assert with_twin.select("form.feedback-form input[name=reason]:checked") == []
     assert reason_label(with_twin, duplicate_reason).find("input")["data-hotkey"] == "3"
     assert alone.select("form.feedback-form label.suggested, .suggestion") == []
+
+
+def test_an_error_row_tells_the_agent_in_plain_words_and_keeps_the_detail_for_managers(
+    agent_client, manager_client, make_lead, return_reason
+):
+    detail = "LeadConduit refused the request: HTTP 400 Body is not parsable as application/json -- Unexpected token"
+    lead = make_lead()
+    feedback = make_feedback(lead, return_reason, status=Status.ERROR, attempts=1, status_message=detail)
+
+    agent_row = html(agent_client.get(lead.get_absolute_url())).select_one(f"tr#feedback-{feedback.pk}")
+    manager_row = html(manager_client.get(lead.get_absolute_url())).select_one(f"tr#feedback-{feedback.pk}")
+
+    assert agent_row.select_one(".status-message").get_text(strip=True).startswith("LeadConduit could not record this")
+    assert "parsable" not in agent_row.get_text()
+    assert agent_row.select_one(".resolve-link") is None
+    assert manager_row.select_one(".resolve-link")["href"] == reverse("feedback:detail", kwargs={"pk": feedback.pk})
