@@ -236,7 +236,7 @@ class Feedback(models.Model):
 
     @property
     def needs_attention(self) -> bool:
-        """A manager must resolve it: unconfirmed, failed (not delivered) or error (LeadConduit could not process it)."""
+        """A manager must resolve it: unconfirmed, failed (not delivered), or an error LeadConduit answered."""
         return self.status in NEEDS_ATTENTION_STATUSES
 
     @property
