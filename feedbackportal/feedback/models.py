@@ -29,7 +29,10 @@ class ReasonQuerySet(models.QuerySet["Reason"]):
 
     def next_free_hotkey(self, feedback_type: str, *, excluding: int | None = None) -> int | None:
         """The lowest digit no active reason of this type holds (None when all nine are taken)."""
-        taken = set(self.active().for_type(feedback_type).exclude(pk=excluding).values_list("hotkey", flat=True))
+        holders = self.active().for_type(feedback_type)
+        if excluding is not None:
+            holders = holders.exclude(pk=excluding)
+        taken = set(holders.values_list("hotkey", flat=True))
         return next((key for key in HOTKEYS if key not in taken), None)
 
 

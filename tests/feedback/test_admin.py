@@ -165,7 +165,7 @@ def test_a_feedback_and_its_attempts_can_be_read_but_not_changed_in_the_admin(ad
 # ---- Hotkeys: each active reason keeps its digit, whatever else changes in the catalog
 
 
-def digit_keys(client, lead, feedback_type: str = "return") -> dict[str, str]:
+def digit_keys(client, lead, feedback_type="return"):
     """The lead page's digit → reason label, for one feedback type."""
     page = BeautifulSoup(client.get(lead.get_absolute_url()).content, "html.parser")
     keys = {}

@@ -257,7 +257,7 @@ def test_the_status_shows_accepted_after_delivery_and_stops_polling(
     assert SandboxCall.objects.count() == 1
 
 
-def oob(page: BeautifulSoup) -> dict[str, Tag]:
+def oob(page):
     """The out-of-band swaps a status answer carries, by the id they replace."""
     # Beside a <tr> only a <template> survives htmx's parsing; BeautifulSoup does not search inside one.
     assert page.select("[hx-swap-oob]") == []
@@ -360,7 +360,7 @@ def test_an_unknown_event_id_is_prefilled(agent_client):
     assert errors(html(response)) == ""
 
 
-def picker(page: BeautifulSoup) -> dict[str, list[tuple[str | None, str]]]:
+def picker(page):
     """Per feedback type offered: (digit key, label) of each reason, as the form's radios carry them."""
     form = page.select_one("form.feedback-form")
     return {
