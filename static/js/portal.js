@@ -30,7 +30,8 @@
       event.preventDefault();
       select(options, Math.max(0, current - 1));
     } else if (event.key === "Enter") {
-      var link = options[Math.max(0, current)].querySelector("a");
+      var option = options[Math.max(0, current)];
+      var link = option.matches("a[href]") ? option : option.querySelector("a");
       if (link) {
         event.preventDefault();
         window.location.assign(link.href);
