@@ -137,3 +137,43 @@ def test_feedback_by_event_id_uses_digit_keys_and_the_reply_fills_the_lead_card_
     expect(page.get_by_test_id("summary-return")).to_have_text(re.compile(r"Returned · Accepted · Disconnected"))
     assert Feedback.objects.get().reason_text == "Disconnected number"
     assert browser_problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_keystrokes_to_a_sent_return_two_from_the_lead_page_thirteen_from_a_ten_digit_phone_search(
+    page: Page, browser_problems, make_lead, agent
+):
+    first, second = make_lead(phone="(512) 555-3434"), make_lead(phone="(737) 555-8989")
+    page.goto("/")
+    log_in(page, agent.username)
+    expect(page.get_by_role("searchbox", name="Find a lead")).to_be_focused()
+    expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))
+    pressed: list[str] = []
+
+    def press(*keys: str) -> None:
+        for key in keys:
+            page.keyboard.press(key)
+            pressed.append(key)
+
+    press(*"5125553434")
+    expect(page.get_by_role("option")).to_have_count(1)
+    press("Enter")
+    expect(page).to_have_url(re.compile(rf"/leads/{first.pk}/$"))
+    expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))
+    press("1", "Enter")
+    expect(page.locator(".history tbody tr .badge")).to_have_text("Queued")
+    assert len(pressed) == 13
+
+    page.goto(second.get_absolute_url())  # as a dialer's screen-pop opens it
+    expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))
+    pressed.clear()
+    press("1", "Enter")
+    expect(page.locator(".history tbody tr .badge")).to_have_text("Queued")
+    assert len(pressed) == 2
+
+    assert list(Feedback.objects.order_by("id").values_list("lead", "reason_text")) == [
+        (first.pk, "Wrong number"),
+        (second.pk, "Wrong number"),
+    ]
+    assert browser_problems == []
