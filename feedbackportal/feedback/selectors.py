@@ -52,20 +52,20 @@ class ReasonChoice:
 def reason_groups(*, lead: Lead | None = None, live: dict[str, Feedback] | None = None) -> list[dict]:
     """The picker's reasons per feedback type, in catalog order, each with its digit key and the text
     sent for this lead (its source's wording where it has one); ``live`` the type's live feedback."""
-    wordings: dict[int, str] = {}
+    reasons = Reason.objects.active()
     if lead is not None and lead.source_id is not None:
-        rows = SourceReasonWording.objects.filter(source_id=lead.source_id).values_list("reason_id", "text")
-        wordings = {reason_id: text.strip() for reason_id, text in rows if text.strip()}
-    reasons = list(Reason.objects.active())
+        # In the same query: the lead page's query count does not depend on the source.
+        wording = SourceReasonWording.objects.filter(source_id=lead.source_id, reason=OuterRef("pk")).values("text")
+        reasons = reasons.annotate(source_wording=Subquery(wording[:1]))
+    choices = [
+        ReasonChoice(reason=reason, sends=(getattr(reason, "source_wording", None) or "").strip() or reason.text)
+        for reason in reasons
+    ]
     return [
         {
             "type": value,
             "label": label,
-            "choices": [
-                ReasonChoice(reason=reason, sends=wordings.get(reason.pk, reason.text))
-                for reason in reasons
-                if reason.feedback_type == value
-            ],
+            "choices": [choice for choice in choices if choice.reason.feedback_type == value],
             "live": (live or {}).get(value),
         }
         for value, label in FeedbackType.choices
