@@ -6,6 +6,7 @@ from feedbackportal.feedback.models import (
     DeliveryAttempt,
     Feedback,
     FeedbackAction,
+    FeedbackType,
     Reason,
     ReasonChange,
     ReasonChangeKind,
@@ -148,12 +149,15 @@ class ReasonAdmin(admin.ModelAdmin):
             return
         old_key = before["hotkey"] if before["active"] else None
         new_key = reason.hotkey if reason.active else None
-        if old_key is None or old_key == new_key:
+        if old_key is None or (before["feedback_type"], old_key) == (reason.feedback_type, new_key):
             return
         now = f"now key {new_key} does" if new_key is not None else "it has no key now"
+        if before["feedback_type"] != reason.feedback_type:
+            now += f", as a {kind} reason"
+        old_kind = FeedbackType(before["feedback_type"]).label.lower()
         messages.warning(
             request,
-            f"Agents used key {old_key} to pick “{reason.label}” ({kind}); {now}. "
+            f"Agents used key {old_key} to pick “{reason.label}” ({old_kind}); {now}. "
             "Tell the agents before they next send one: a habit of pressing the old digit now sends something else.",
         )
 

@@ -308,6 +308,20 @@ def test_deactivating_a_keyed_reason_warns_and_editing_its_text_does_not(admin_c
     )
 
 
+def test_moving_a_keyed_reason_to_the_other_type_warns_even_with_the_same_digit(admin_client):
+    Reason.objects.filter(label="Language barrier").update(active=False)  # frees return key 8
+    spare = Reason.objects.create(feedback_type="conversion", label="Callback", text="Callback", hotkey=8)
+    url = reverse("admin:feedback_reason_change", args=[spare.pk])
+
+    response = admin_client.post(url, reason_form_data(spare, feedback_type="return"), follow=True)
+
+    assert (Reason.objects.get(pk=spare.pk).feedback_type, Reason.objects.get(pk=spare.pk).hotkey) == ("return", 8)
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert len(warnings) == 1
+    expected = "Agents used key 8 to pick “Callback” (conversion); now key 8 does, as a return reason."
+    assert warnings[0].startswith(expected)
+
+
 def test_reordering_reasons_never_changes_a_key(admin_client, make_lead):
     lead = make_lead()
     before = digit_keys(admin_client, lead)
