@@ -1,16 +1,25 @@
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import resolve_url
 from django.utils.cache import patch_cache_control
+from django.utils.html import format_html
 from django_htmx.http import HttpResponseClientRedirect
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+# Where an htmx POST's in-place answer goes: the lead page's feedback form has one.
+SESSION_ALERT = "#session-alert"
 
 
 class HtmxLoginRedirectMiddleware:
-    """When a session expires during an htmx request, send the whole page to the login form.
+    """What an htmx request that lost its session, or its CSRF token, gets instead of a dead end.
 
-    Without this htmx would swap the login page into whatever fragment asked (a status row).
+    A GET (a status poll) sends the whole page to the login form, which returns to that page: htmx
+    would otherwise swap the login page into the fragment that asked. A POST (a feedback) answers
+    in place, in the form's ``#session-alert``: nothing was sent, and the form keeps the agent's
+    choice; signing in returns to the page (a GET), never to the POST's URL (405).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -18,10 +27,18 @@ class HtmxLoginRedirectMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        if getattr(request, "htmx", False) and response.status_code == 302:
-            location = response.get("Location", "")
-            if location.startswith(resolve_url(settings.LOGIN_URL)):
-                return HttpResponseClientRedirect(location)
+        htmx = getattr(request, "htmx", None)
+        if not htmx:
+            return response
+        login_url = resolve_url(settings.LOGIN_URL)
+        signed_out = response.status_code == 302 and response.get("Location", "").startswith(login_url)
+        page = htmx.current_url_abs_path  # None unless the page is on this site
+        if request.method in SAFE_METHODS:
+            if signed_out:
+                return HttpResponseClientRedirect(_login_url(login_url, page or request.get_full_path()))
+            return response
+        if signed_out or _refused_by_csrf(request, response):
+            return _answer_in_place(request, login_url, page)
         return response
 
 
@@ -40,3 +57,38 @@ class PrivateResponsesMiddleware:
         if request.user.is_authenticated:
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+def _refused_by_csrf(request: HttpRequest, response: HttpResponse) -> bool:
+    # CsrfViewMiddleware marks a request it accepted; a 403 without that mark came from its check,
+    # unless the view is exempt from it (and then the 403 is the view's own).
+    view = getattr(request.resolver_match, "func", None)
+    return (
+        response.status_code == 403
+        and not getattr(request, "csrf_processing_done", False)
+        and not getattr(view, "csrf_exempt", False)
+    )
+
+
+def _answer_in_place(request: HttpRequest, login_url: str, page: str | None) -> HttpResponse:
+    if request.user.is_authenticated:
+        # Signed in, with a stale token: usually a sign-in in another tab, which renews it.
+        body = format_html(
+            '<p><strong>This page was out of date — nothing was sent.</strong> <a href="{}">Reload the page</a>, '
+            "then send it again.</p>",
+            page or resolve_url(settings.LOGIN_REDIRECT_URL),
+        )
+    else:
+        body = format_html(
+            '<p><strong>You were signed out — nothing was sent.</strong> <a href="{}">Sign in again</a>; '
+            "you come back to this page and can send it then.</p>",
+            _login_url(login_url, page),
+        )
+    response = HttpResponse(body)
+    response["HX-Retarget"] = SESSION_ALERT
+    response["HX-Reswap"] = "innerHTML"
+    return response
+
+
+def _login_url(login_url: str, next_url: str | None) -> str:
+    return f"{login_url}?{urlencode({'next': next_url}, safe='/')}" if next_url else login_url

@@ -1,16 +1,18 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 from django.db.models import Count
 
 from feedbackportal.feedback.models import (
     DeliveryAttempt,
     Feedback,
     FeedbackAction,
+    FeedbackType,
     Reason,
     ReasonChange,
     ReasonChangeKind,
 )
 
-AUDITED_REASON_FIELDS = ["feedback_type", "label", "text", "active", "position"]
+AUDITED_REASON_FIELDS = ["feedback_type", "label", "text", "active", "position", "hotkey", "is_duplicate_reason"]
 
 
 def reason_values(reason: Reason) -> dict:
@@ -50,9 +52,59 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReasonAdminForm(forms.ModelForm):
+    """Refuses, naming the other reason, a key or a duplicate flag another reason of the type holds.
+
+    Also the changelist's form (only some fields there), so a reason switched on in the list cannot
+    take a key another active reason holds either.
+    """
+
+    class Meta:
+        model = Reason
+        fields = ["feedback_type", "label", "text", "active", "position", "hotkey", "is_duplicate_reason"]
+
+    def clean(self) -> dict:
+        data = super().clean() or {}
+        reason = self.instance
+
+        def value(field: str):
+            return data.get(field) if field in self.fields else getattr(reason, field)
+
+        feedback_type, hotkey, active = value("feedback_type"), value("hotkey"), value("active")
+        if not feedback_type or "hotkey" in self.errors:
+            return data
+        same_type = Reason.objects.for_type(feedback_type).exclude(pk=reason.pk)
+        if active and hotkey is not None:
+            holder = same_type.active().filter(hotkey=hotkey).first()
+            if holder is not None:
+                free = Reason.objects.next_free_hotkey(feedback_type, excluding=reason.pk)
+                choice = f"pick {free}, the next free key, or leave it blank" if free else "leave it blank"
+                message = (
+                    f"Key {hotkey} already picks “{holder.label}” for agents; {choice} "
+                    f"(or change “{holder.label}” first)."
+                )
+                self.add_error("hotkey" if "hotkey" in self.fields else None, message)
+        if value("is_duplicate_reason"):
+            holder = same_type.filter(is_duplicate_reason=True).first()
+            if holder is not None:
+                message = f"“{holder.label}” is already the duplicate reason for this type; untick it there first."
+                self.add_error("is_duplicate_reason" if "is_duplicate_reason" in self.fields else None, message)
+        return data
+
+
 @admin.register(Reason)
 class ReasonAdmin(admin.ModelAdmin):
-    list_display = ["label", "feedback_type", "text", "active", "position", "times_used"]
+    form = ReasonAdminForm
+    list_display = [
+        "label",
+        "feedback_type",
+        "hotkey",
+        "text",
+        "active",
+        "position",
+        "is_duplicate_reason",
+        "times_used",
+    ]
     list_editable = ["active", "position"]
     list_filter = ["feedback_type", "active"]
     search_fields = ["label", "text"]
@@ -60,6 +112,9 @@ class ReasonAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(use_count=Count("feedbacks"))
+
+    def get_changelist_form(self, request, **kwargs):
+        return super().get_changelist_form(request, form=ReasonAdminForm, **kwargs)
 
     @admin.display(description="times used", ordering="use_count")
     def times_used(self, obj: Reason) -> int:
@@ -83,6 +138,28 @@ class ReasonAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         action = ReasonChangeKind.CHANGED if change else ReasonChangeKind.CREATED
         record_reason_change(reason=obj, actor=request.user, action=action, before=before, after=reason_values(obj))
+        self._tell_about_keys(request, obj, before)
+
+    def _tell_about_keys(self, request, reason: Reason, before: dict | None) -> None:
+        """Agents press the digits without looking: say when a save moved or freed one, or gave one out."""
+        kind = reason.get_feedback_type_display().lower()
+        if before is None:
+            if reason.hotkey is not None and reason.active:
+                messages.info(request, f"Agents pick “{reason.label}” with key {reason.hotkey} ({kind}).")
+            return
+        old_key = before["hotkey"] if before["active"] else None
+        new_key = reason.hotkey if reason.active else None
+        if old_key is None or (before["feedback_type"], old_key) == (reason.feedback_type, new_key):
+            return
+        now = f"now key {new_key} does" if new_key is not None else "it has no key now"
+        if before["feedback_type"] != reason.feedback_type:
+            now += f", as a {kind} reason"
+        old_kind = FeedbackType(before["feedback_type"]).label.lower()
+        messages.warning(
+            request,
+            f"Agents used key {old_key} to pick “{reason.label}” ({old_kind}); {now}. "
+            "Tell the agents before they next send one: a habit of pressing the old digit now sends something else.",
+        )
 
     def delete_model(self, request, obj: Reason) -> None:
         before = reason_values(obj)

@@ -13,6 +13,8 @@ RETURN_REASONS = [
     ("Language barrier", "Language barrier"),
     ("Already a customer", "Existing customer"),
 ]
+# Suggested to agents when the lead has duplicates (Reason.is_duplicate_reason).
+DUPLICATE_REASON_LABEL = "Duplicate lead"
 CONVERSION_REASONS = [
     ("Sale closed", "Sale closed"),
     ("Appointment set", "Appointment set"),
@@ -71,5 +73,10 @@ def ensure_defaults(sender=None, *, using: str = "default", apps=global_apps, **
         for feedback_type, reasons in (("return", RETURN_REASONS), ("conversion", CONVERSION_REASONS)):
             for position, (label, text) in enumerate(reasons, start=1):
                 Reason.objects.using(using).create(
-                    feedback_type=feedback_type, label=label, text=text, position=position
+                    feedback_type=feedback_type,
+                    label=label,
+                    text=text,
+                    position=position,
+                    hotkey=position if position <= 9 else None,
+                    is_duplicate_reason=feedback_type == "return" and label == DUPLICATE_REASON_LABEL,
                 )

@@ -9,12 +9,13 @@ ALL = "all"
 
 
 class AttentionQueueFilter(django_filters.FilterSet):
-    """``?status=unconfirmed|failed|all``; any other value shows everything (the "All" tab)."""
+    """``?status=unconfirmed|failed|error|all``; any other value shows everything (the "All" tab)."""
 
     status = django_filters.ChoiceFilter(
         choices=[
             (Status.UNCONFIRMED.value, Status.UNCONFIRMED.label),
             (Status.FAILED.value, Status.FAILED.label),
+            (Status.ERROR.value, Status.ERROR.label),
             (ALL, "All"),
         ],
         method="filter_status",

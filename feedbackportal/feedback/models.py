@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -15,12 +16,24 @@ class FeedbackType(models.TextChoices):
     CONVERSION = "conversion", "Conversion"
 
 
+# The digit keys agents press on the lead page to pick a reason.
+HOTKEYS = range(1, 10)
+
+
 class ReasonQuerySet(models.QuerySet["Reason"]):
     def active(self) -> "ReasonQuerySet":
         return self.filter(active=True)
 
     def for_type(self, feedback_type: str) -> "ReasonQuerySet":
         return self.filter(feedback_type=feedback_type)
+
+    def next_free_hotkey(self, feedback_type: str, *, excluding: int | None = None) -> int | None:
+        """The lowest digit no active reason of this type holds (None when all nine are taken)."""
+        holders = self.active().for_type(feedback_type)
+        if excluding is not None:
+            holders = holders.exclude(pk=excluding)
+        taken = set(holders.values_list("hotkey", flat=True))
+        return next((key for key in HOTKEYS if key not in taken), None)
 
 
 class Reason(models.Model):
@@ -37,6 +50,22 @@ class Reason(models.Model):
         default=True, help_text="Inactive reasons are hidden from agents but kept for history."
     )
     position = models.PositiveSmallIntegerField("order", default=0)
+    # Agents type this digit (R 3 Enter) without looking, so it never follows the order: it changes
+    # only when an admin changes it. Blank on a new reason takes the lowest free digit, if any.
+    hotkey = models.PositiveSmallIntegerField(
+        "key",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(HOTKEYS.start), MaxValueValidator(HOTKEYS.stop - 1)],
+        help_text="The digit (1 to 9) agents press to pick this reason. Leave blank on a new reason for the "
+        "next free digit. Agents learn these by heart: change one only when you have told them.",
+    )
+    is_duplicate_reason = models.BooleanField(
+        "the duplicate reason",
+        default=False,
+        help_text="Suggested to agents when the lead page finds other leads with the same phone or email "
+        "(at most one per type).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -46,10 +75,31 @@ class Reason(models.Model):
         ordering = ["feedback_type", "position", "label"]
         constraints = [
             models.UniqueConstraint(fields=["feedback_type", "label"], name="reason_label_unique_per_type"),
+            models.UniqueConstraint(
+                fields=["feedback_type", "hotkey"],
+                condition=models.Q(active=True, hotkey__isnull=False),
+                name="reason_hotkey_unique_per_active_type",
+                violation_error_message="Another active reason of this type already has this key.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(hotkey__isnull=True) | models.Q(hotkey__gte=1, hotkey__lte=9),
+                name="reason_hotkey_is_a_digit",
+            ),
+            models.UniqueConstraint(
+                fields=["feedback_type"],
+                condition=models.Q(is_duplicate_reason=True),
+                name="one_duplicate_reason_per_type",
+                violation_error_message="Another reason of this type is already the duplicate reason.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_feedback_type_display()}: {self.label}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.hotkey is None and self.active:
+            self.hotkey = Reason.objects.next_free_hotkey(self.feedback_type)
+        super().save(*args, **kwargs)
 
     @property
     def is_used(self) -> bool:
@@ -71,8 +121,9 @@ class Status(models.TextChoices):
 # A live feedback blocks another of the same type for the same lead (LeadConduit bills every call).
 LIVE_STATUSES = (Status.QUEUED, Status.SENDING, Status.RETRYING, Status.ACCEPTED, Status.UNCONFIRMED)
 PENDING_STATUSES = (Status.QUEUED, Status.SENDING, Status.RETRYING)
-# What a manager resolves: LeadConduit may have it (unconfirmed), or certainly does not (failed).
-NEEDS_ATTENTION_STATUSES = (Status.UNCONFIRMED, Status.FAILED)
+# What a manager resolves: LeadConduit may have it (unconfirmed), certainly does not (failed), or
+# answered that it could not process it (error: resending is allowed, following up with the seller advised).
+NEEDS_ATTENTION_STATUSES = (Status.UNCONFIRMED, Status.FAILED, Status.ERROR)
 # A queued feedback waiting longer than this is waiting for a worker, not for LeadConduit.
 QUEUED_PATIENCE = timedelta(seconds=30)
 
@@ -93,22 +144,23 @@ class Transition:
 
 
 # The one table of resolution actions, in display order. Resending an unconfirmed feedback needs a
-# comment (it may already be in LeadConduit, which bills every call); a failed one certainly is not.
+# comment (it may already be in LeadConduit, which bills every call); a failed one certainly is not;
+# an error reached LeadConduit (as a return-received-error), so resending it needs a comment too.
 TRANSITIONS: dict[str, Transition] = {
     ActionKind.RESENT: Transition(
-        from_statuses=(Status.UNCONFIRMED, Status.FAILED),
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR),
         to_status=Status.QUEUED,
-        comment_required_from=(Status.UNCONFIRMED,),
+        comment_required_from=(Status.UNCONFIRMED, Status.ERROR),
     ),
     ActionKind.CONFIRMED: Transition(
-        from_statuses=(Status.UNCONFIRMED, Status.FAILED),
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR),
         to_status=Status.ACCEPTED,
-        comment_required_from=(Status.UNCONFIRMED, Status.FAILED),
+        comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR),
     ),
     ActionKind.CANCELLED: Transition(
-        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING),
+        from_statuses=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR, Status.QUEUED, Status.RETRYING),
         to_status=Status.CANCELLED,
-        comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING),
+        comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR, Status.QUEUED, Status.RETRYING),
     ),
 }
 
@@ -188,7 +240,7 @@ class Feedback(models.Model):
 
     @property
     def needs_attention(self) -> bool:
-        """A manager must resolve it: LeadConduit may have it (unconfirmed) or certainly does not (failed)."""
+        """A manager must resolve it: unconfirmed, failed (not delivered), or an error LeadConduit answered."""
         return self.status in NEEDS_ATTENTION_STATUSES
 
     @property
@@ -222,7 +274,11 @@ class Feedback(models.Model):
             case Status.REJECTED:
                 return f"LeadConduit did not accept it: {self.outcome_reason or 'no reason given'}."
             case Status.ERROR:
-                return self.status_message or "LeadConduit could not process this feedback."
+                # The technical detail (status_message, the attempts) is for the manager's detail page.
+                return (
+                    f"LeadConduit could not record this {self.get_feedback_type_display().lower()}. A manager will "
+                    "check it and send it again if needed; do not send it again yourself."
+                )
             case Status.UNCONFIRMED:
                 return "Unconfirmed: LeadConduit may have received it. A manager will check; do not send it again."
             case Status.FAILED:

@@ -1,5 +1,7 @@
 """Reads for the lead page's feedback panel and the managers' resolution pages."""
 
+from dataclasses import dataclass
+
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
@@ -13,7 +15,7 @@ from feedbackportal.feedback.models import (
     Reason,
     Status,
 )
-from feedbackportal.leads.models import Lead
+from feedbackportal.leads.models import Lead, SourceReasonWording
 
 
 def attempt_total() -> Coalesce:
@@ -34,25 +36,62 @@ def feedback_with_attempts() -> QuerySet[Feedback]:
     return Feedback.objects.select_related("agent").annotate(attempt_total=attempt_total())
 
 
-def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None) -> dict:
-    """Everything the lead page shows below the lead: history, reasons by type, and the form."""
+@dataclass(frozen=True)
+class ReasonChoice:
+    """One reason in the agents' picker, with the words LeadConduit will receive for this lead."""
+
+    reason: Reason
+    sends: str
+
+    @property
+    def shows_wording(self) -> bool:
+        """The agent's label is not what is sent (the catalog's text, or the seller's own wording)."""
+        return self.sends.strip().casefold() != self.reason.label.strip().casefold()
+
+
+def reason_groups(*, lead: Lead | None = None, live: dict[str, Feedback] | None = None) -> list[dict]:
+    """The picker's reasons per feedback type, in catalog order, each with its digit key and the text
+    sent for this lead (its source's wording where it has one); ``live`` the type's live feedback."""
+    reasons = Reason.objects.active()
+    if lead is not None and lead.source_id is not None:
+        # In the same query: the lead page's query count does not depend on the source.
+        wording = SourceReasonWording.objects.filter(source_id=lead.source_id, reason=OuterRef("pk")).values("text")
+        reasons = reasons.annotate(source_wording=Subquery(wording[:1]))
+    choices = [
+        ReasonChoice(reason=reason, sends=(getattr(reason, "source_wording", None) or "").strip() or reason.text)
+        for reason in reasons
+    ]
+    return [
+        {
+            "type": value,
+            "label": label,
+            "choices": [choice for choice in choices if choice.reason.feedback_type == value],
+            "live": (live or {}).get(value),
+        }
+        for value, label in FeedbackType.choices
+    ]
+
+
+def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None, just_sent: Feedback | None = None) -> dict:
+    """Everything the lead page shows below the lead: history, reasons by type, and the form.
+
+    A type with a live feedback shows as a summary instead of its reasons, so the form opens on the
+    other type; ``just_sent`` is the row focus moves to after a submit.
+    """
     feedbacks = list(feedback_with_attempts().filter(lead=lead).order_by("-created_at", "-id"))
-    reasons = list(Reason.objects.active())
     live = {fb.feedback_type: fb for fb in feedbacks if fb.status in LIVE_STATUSES}
+    groups = reason_groups(lead=lead, live=live)
+    open_types = [group["type"] for group in groups if group["live"] is None]
+    if form is None:
+        form = FeedbackForm(initial={"feedback_type": open_types[0]} if open_types else {})
     return {
         "lead": lead,
         "feedbacks": feedbacks,
-        "form": form or FeedbackForm(),
+        "form": form,
         "return_cap": cap_use_for(lead.source),
-        "reason_groups": [
-            {
-                "type": value,
-                "label": label,
-                "reasons": [reason for reason in reasons if reason.feedback_type == value],
-                "live": live.get(value),
-            }
-            for value, label in FeedbackType.choices
-        ],
+        "reason_groups": groups,
+        "open_types": open_types,
+        "just_sent": just_sent,
     }
 
 
@@ -65,8 +104,9 @@ def needs_attention_counts() -> dict[str, int]:
     counts = Feedback.objects.needs_attention().aggregate(
         unconfirmed=Count("pk", filter=Q(status=Status.UNCONFIRMED)),
         failed=Count("pk", filter=Q(status=Status.FAILED)),
+        error=Count("pk", filter=Q(status=Status.ERROR)),
     )
-    return counts | {"all": counts["unconfirmed"] + counts["failed"]}
+    return counts | {"all": counts["unconfirmed"] + counts["failed"] + counts["error"]}
 
 
 def attention_queue() -> QuerySet[Feedback]:

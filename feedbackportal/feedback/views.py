@@ -16,6 +16,7 @@ from feedbackportal.feedback.selectors import (
     feedback_panel,
     feedback_with_attempts,
     needs_attention_counts,
+    reason_groups,
 )
 from feedbackportal.feedback.services import (
     FeedbackRefused,
@@ -38,9 +39,9 @@ def create(request: AuthedHttpRequest, lead_pk: int) -> HttpResponse:
         except FeedbackRefused as exc:
             form.add_error(None, exc.message)
     if feedback is not None and not request.htmx:
-        messages.success(request, f"{feedback.get_feedback_type_display()} recorded and queued for LeadConduit.")
+        _say_recorded(request, feedback)
         return redirect("leads:detail", pk=lead.pk)
-    context = feedback_panel(lead, form=None if feedback else form)
+    context = feedback_panel(lead, form=None if feedback else form, just_sent=feedback)
     if request.htmx:
         return render(request, "leads/lead_detail.html#feedback-panel", context)
     return render(request, "leads/lead_detail.html", context, status=422)
@@ -49,7 +50,8 @@ def create(request: AuthedHttpRequest, lead_pk: int) -> HttpResponse:
 @require_safe
 @vary_on_headers("HX-Request")
 def status(request: AuthedHttpRequest, pk: int) -> HttpResponse:
-    feedback = get_object_or_404(feedback_with_attempts(), pk=pk)
+    # With its lead: a final answer also refreshes the lead card, which LeadConduit's reply may fill in.
+    feedback = get_object_or_404(feedback_with_attempts().select_related("lead__source"), pk=pk)
     if not request.htmx:
         return redirect("leads:detail", pk=feedback.lead_id)
     return render(request, "leads/lead_detail.html#status-update", {"feedback": feedback})
@@ -63,7 +65,7 @@ def for_event(request: AuthedHttpRequest) -> HttpResponse:
         if known is not None:
             return redirect("leads:detail", pk=known.pk)
         form = EventFeedbackForm(initial={"event_id": event_id})
-        return render(request, "feedback/for_event.html", {"form": form})
+        return render(request, "feedback/for_event.html", {"form": form, "reason_groups": reason_groups()})
 
     form = EventFeedbackForm(request.POST)
     if form.is_valid() and form.is_fresh_for(form.cleaned_data["event_id"]):
@@ -73,11 +75,17 @@ def for_event(request: AuthedHttpRequest) -> HttpResponse:
         except FeedbackRefused as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"{feedback.get_feedback_type_display()} recorded and queued for LeadConduit.")
+            _say_recorded(request, feedback)
             if request.htmx:
                 return HttpResponseClientRedirect(feedback.lead.get_absolute_url())
             return redirect("leads:detail", pk=feedback.lead_id)
-    return render(request, "feedback/for_event.html", {"form": form}, status=422)
+    return render(request, "feedback/for_event.html", {"form": form, "reason_groups": reason_groups()}, status=422)
+
+
+def _say_recorded(request: AuthedHttpRequest, feedback: Feedback) -> None:
+    # Neutral, not green: LeadConduit has not answered yet, and its answer (the row) may be a rejection.
+    kind = feedback.get_feedback_type_display()
+    messages.info(request, f"{kind} recorded. Its row below shows LeadConduit's answer when it comes.")
 
 
 # ---- Resolution (managers)
@@ -101,6 +109,7 @@ def queue(request: AuthedHttpRequest) -> HttpResponse:
     tabs = [
         {"value": Status.UNCONFIRMED.value, "label": Status.UNCONFIRMED.label, "count": counts["unconfirmed"]},
         {"value": Status.FAILED.value, "label": Status.FAILED.label, "count": counts["failed"]},
+        {"value": Status.ERROR.value, "label": Status.ERROR.label, "count": counts["error"]},
         {"value": "all", "label": "All", "count": counts["all"]},
     ]
     context = {"page": page, "status_filter": status_filter, "tabs": tabs, "attention_counts": counts}

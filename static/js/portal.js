@@ -30,7 +30,8 @@
       event.preventDefault();
       select(options, Math.max(0, current - 1));
     } else if (event.key === "Enter") {
-      var link = options[Math.max(0, current)].querySelector("a");
+      var option = options[Math.max(0, current)];
+      var link = option.matches("a[href]") ? option : option.querySelector("a");
       if (link) {
         event.preventDefault();
         window.location.assign(link.href);
@@ -80,9 +81,10 @@
       return;
     }
     if (/^[1-9]$/.test(event.key)) {
+      // A reason's digit is its own (data-hotkey), never its place in the list: adding or
+      // reordering reasons must not change what an agent's fingers send.
       var group = form.querySelector(".reasons:not([hidden])");
-      var inputs = group ? group.querySelectorAll("input[name=reason]") : [];
-      var input = inputs[Number(event.key) - 1];
+      var input = group ? group.querySelector("input[name=reason][data-hotkey='" + event.key + "']") : null;
       if (input) {
         event.preventDefault();
         input.checked = true;
@@ -134,6 +136,25 @@
     });
     announce(changed.join(" "));
   }
+
+  // ---- After a submit, focus goes to the new row; a row that htmx replaces keeps the focus it had.
+  var focusedRowId = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    focusedRowId = active && active.matches && active.matches("tr[id^='feedback-']") &&
+      event.detail.target.contains(active) ? active.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    var sent = document.querySelector("tr[data-just-sent]");
+    if (sent) {
+      sent.removeAttribute("data-just-sent");
+      sent.focus();
+    } else if (focusedRowId) {
+      var row = document.getElementById(focusedRowId);
+      if (row) row.focus();
+    }
+    focusedRowId = null;
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     setUpFeedbackForms(document);

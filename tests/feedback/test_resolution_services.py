@@ -20,8 +20,8 @@ from tests.helpers import at_once, make_due, make_feedback, reload
 
 live_db = pytest.mark.django_db(transaction=True)
 RACE_REPETITIONS = 10
-NOT_RESENDABLE = [Status.QUEUED, Status.SENDING, Status.RETRYING, Status.ACCEPTED, Status.REJECTED, Status.ERROR]
-NOT_CANCELLABLE = [Status.SENDING, Status.ACCEPTED, Status.REJECTED, Status.ERROR, Status.CANCELLED]
+NOT_RESENDABLE = [Status.QUEUED, Status.SENDING, Status.RETRYING, Status.ACCEPTED, Status.REJECTED]
+NOT_CANCELLABLE = [Status.SENDING, Status.ACCEPTED, Status.REJECTED, Status.CANCELLED]
 
 
 def assert_untouched(feedback: Feedback) -> None:
@@ -411,3 +411,18 @@ def test_a_feedback_action_cannot_be_changed_or_deleted(make_lead, return_reason
     with pytest.raises(ProtectedError):
         manager.delete()
     assert FeedbackAction.objects.get().comment == ""
+
+
+@pytest.mark.django_db
+def test_an_error_is_resent_only_with_a_comment_because_leadconduit_recorded_the_call(
+    make_lead, return_reason, manager
+):
+    feedback = make_feedback(make_lead(), return_reason, status=Status.ERROR, attempts=1)
+
+    with pytest.raises(FeedbackRefused, match="comment"):
+        resend_feedback(feedback=feedback, actor=manager)
+    assert_untouched(feedback)
+    resent = resend_feedback(feedback=feedback, actor=manager, comment="Seller says their platform had an outage")
+
+    assert resent.status == Status.QUEUED
+    assert FeedbackAction.objects.get().from_status == Status.ERROR

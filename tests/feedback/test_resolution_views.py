@@ -106,7 +106,7 @@ def test_the_queue_lists_unconfirmed_and_failed_feedback_oldest_first(manager_cl
     now = timezone.now()
     newer = make_feedback(make_lead(), return_reason, status=Status.UNCONFIRMED, attempts=1, agent=agent)
     older = make_feedback(make_lead(), return_reason, status=Status.FAILED, attempts=3, created_at=now - timedelta(1))
-    for status in (Status.QUEUED, Status.RETRYING, Status.ACCEPTED, Status.REJECTED, Status.ERROR, Status.CANCELLED):
+    for status in (Status.QUEUED, Status.RETRYING, Status.ACCEPTED, Status.REJECTED, Status.CANCELLED):
         make_feedback(make_lead(), return_reason, status=status, attempts=1)
 
     page = html(manager_client.get(QUEUE_URL))
@@ -131,12 +131,14 @@ def test_the_queue_lists_unconfirmed_and_failed_feedback_oldest_first(manager_cl
 
 
 @pytest.mark.parametrize(
-    ("status_filter", "expected"), [("unconfirmed", ["u"]), ("failed", ["f"]), ("all", ["u", "f"])]
+    ("status_filter", "expected"),
+    [("unconfirmed", ["u"]), ("failed", ["f"]), ("error", ["e"]), ("all", ["u", "f", "e"])],
 )
 def test_the_queue_filters_by_status(manager_client, make_lead, return_reason, status_filter, expected):
     made = {
         "u": make_feedback(make_lead(), return_reason, status=Status.UNCONFIRMED, attempts=1),
         "f": make_feedback(make_lead(), return_reason, status=Status.FAILED, attempts=1),
+        "e": make_feedback(make_lead(), return_reason, status=Status.ERROR, attempts=1),
     }
 
     page = html(manager_client.get(QUEUE_URL, {"status": status_filter}))
@@ -145,7 +147,23 @@ def test_the_queue_filters_by_status(manager_client, make_lead, return_reason, s
     current = page.select_one(".tabs a[aria-current=page]")
     assert current["data-status"] == status_filter
     counts = {tab["data-status"]: tab.select_one(".tab-count").get_text() for tab in page.select(".tabs a")}
-    assert counts == {"unconfirmed": "1", "failed": "1", "all": "2"}
+    assert counts == {"unconfirmed": "1", "failed": "1", "error": "1", "all": "3"}
+
+
+def test_error_feedback_waits_in_the_queue_with_leadconduits_detail(manager_client, make_lead, return_reason):
+    detail = "LeadConduit refused the request: HTTP 400 Body is not parsable as application/json -- Unexpected token"
+    error = make_feedback(make_lead(), return_reason, status=Status.ERROR, attempts=1, status_message=detail)
+    DeliveryAttempt.objects.filter(feedback=error).update(error=detail)
+
+    queue = html(manager_client.get(QUEUE_URL))
+    page = html(manager_client.get(detail_url(error)))
+
+    assert queue_rows(queue) == [f"feedback-{error.pk}"]
+    assert "Body is not parsable" in queue.select_one(f"tr#feedback-{error.pk} .last-error").get_text()
+    assert "Body is not parsable" in page.select_one("main").get_text()
+    assert {form["action"] for form in page.select("main form[method=post]")} >= {
+        action_url(action, error) for action in ACTIONS
+    }
 
 
 def test_an_unknown_filter_shows_everything(manager_client, make_lead, return_reason):

@@ -74,7 +74,11 @@ def test_a_plain_post_redirects_to_the_lead_page_which_shows_it(agent_client, ma
     row = page.select_one(f"tr#feedback-{feedback.pk}")
     assert row.select_one(".badge").get_text(strip=True) == "Queued"
     assert "Sale closed" in row.get_text()
-    assert "Conversion recorded and queued" in page.select_one(".messages").get_text()
+    # Neutral, never green: LeadConduit's answer (the row) may still be a rejection.
+    message = page.select_one(".messages .message")
+    assert message.get_text(strip=True).startswith("Conversion recorded.")
+    assert "message-info" in message["class"]
+    assert "message-success" not in message["class"]
 
 
 def test_a_conversion_needs_no_reason(agent_client, make_lead):
@@ -253,6 +257,74 @@ def test_the_status_shows_accepted_after_delivery_and_stops_polling(
     assert SandboxCall.objects.count() == 1
 
 
+def oob(page):
+    """The out-of-band swaps a status answer carries, by the id they replace."""
+    # Beside a <tr> only a <template> survives htmx's parsing; BeautifulSoup does not search inside one.
+    assert page.select("[hx-swap-oob]") == []
+    inside = [BeautifulSoup(template.decode_contents(), "html.parser") for template in page.select("template")]
+    return {tag["id"]: tag for content in inside for tag in content.select("[hx-swap-oob]")}
+
+
+def test_a_pending_status_answer_is_just_the_row(agent_client, make_lead, return_reason):
+    post_feedback(agent_client, make_lead(), reason=return_reason.pk)
+    page = html(agent_client.get(status_url(Feedback.objects.get()), **HTMX))
+    assert oob(page) == {}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_final_answer_updates_the_summary_and_refreshes_the_lead_card_out_of_band(
+    sandbox_url, agent_client, make_event, return_reason, run_worker
+):
+    event = make_event(first_name="Rosa", last_name="Delgado", phone_1="(512) 555-7777")
+    agent_client.post(
+        FOR_EVENT_URL,
+        {
+            "event_id": event.event_id,
+            "feedback_type": "return",
+            "reason": return_reason.pk,
+            "idempotency_key": str(uuid.uuid4()),
+        },
+    )
+    feedback = Feedback.objects.get()
+    lead_page = html(agent_client.get(feedback.lead.get_absolute_url()))
+    assert lead_page.select_one("#summary-return").get_text(" ", strip=True) == "Returned · Queued · Wrong number"
+    assert lead_page.select_one("#lead-card h1").get_text(strip=True) == "Lead not yet known to the portal"
+    run_worker()
+
+    swaps = oob(html(agent_client.get(status_url(feedback), **HTMX)))
+
+    assert set(swaps) == {"summary-return", "lead-card"}
+    assert swaps["summary-return"].get_text(" ", strip=True) == "Returned · Accepted · Wrong number"
+    assert swaps["lead-card"].select_one("h1").get_text(strip=True) == "Rosa Delgado"
+    assert "(512) 555-7777" in swaps["lead-card"].get_text()
+
+
+def test_a_rejection_reopens_the_half_by_a_link_and_never_stands_beside_a_queued_badge(
+    agent_client, make_lead, return_reason
+):
+    lead = make_lead()
+    post_feedback(agent_client, lead, htmx=True, reason=return_reason.pk)
+    feedback = Feedback.objects.get()
+    Feedback.objects.filter(pk=feedback.pk).update(status=Status.REJECTED, outcome_reason="Too late")
+
+    page = html(agent_client.get(status_url(feedback), **HTMX))
+
+    summary = oob(page)["summary-return"]
+    assert summary.get_text(" ", strip=True).startswith("Returned · Rejected by LeadConduit · Wrong number")
+    assert summary.select_one("a")["href"] == lead.get_absolute_url()
+    assert [badge.get_text(strip=True) for badge in page.select(".badge")] == ["Rejected by LeadConduit"]
+    assert summary.select_one(".badge").get_text(strip=True) == "Rejected by LeadConduit"
+
+
+def test_after_a_submit_the_new_row_is_marked_for_focus(agent_client, make_lead, return_reason):
+    page = html(post_feedback(agent_client, make_lead(), htmx=True, reason=return_reason.pk))
+    feedback = Feedback.objects.get()
+    assert [row["id"] for row in page.select("tr[data-just-sent]")] == [f"feedback-{feedback.pk}"]
+    assert page.select_one(f"tr#feedback-{feedback.pk}")["tabindex"] == "-1"
+    assert page.select_one("#summary-return").get_text(" ", strip=True) == "Returned · Queued · Wrong number"
+    assert page.select_one("form.feedback-form input[name=feedback_type][value=conversion]").has_attr("checked")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_status_shows_leadconduits_reason_for_a_rejection(
     sandbox_url, agent_client, make_event, make_lead, return_reason, run_worker
@@ -288,19 +360,32 @@ def test_an_unknown_event_id_is_prefilled(agent_client):
     assert errors(html(response)) == ""
 
 
-def test_the_event_form_offers_active_reasons_grouped_by_type(agent_client):
-    Reason.objects.filter(label="Language barrier").update(active=False)
-    page = html(agent_client.get(FOR_EVENT_URL))
-    select = page.select_one("select[name=reason]")
-    label = page.select_one(f"label[for='{select['id']}']")
-    assert select["id"]
-    assert label is not None
-    groups = {
-        group["label"]: [o.get_text(strip=True) for o in group.select("option")] for group in select.select("optgroup")
+def picker(page):
+    """Per feedback type offered: (digit key, label) of each reason, as the form's radios carry them."""
+    form = page.select_one("form.feedback-form")
+    return {
+        group["data-type"]: [
+            (radio.get("data-hotkey"), radio.find_parent("label").select_one(".reason-label").get_text(strip=True))
+            for radio in group.select("input[name=reason]")
+        ]
+        for group in form.select("fieldset.reasons")
     }
-    assert groups["Return"] == list(Reason.objects.active().for_type("return").values_list("label", flat=True))
-    assert groups["Conversion"] == ["Sale closed", "Appointment set", "Application submitted"]
-    assert "Language barrier" not in groups["Return"]
+
+
+def test_the_event_form_offers_the_lead_pages_digit_key_picker(agent_client, make_lead):
+    Reason.objects.filter(label="Language barrier").update(active=False)
+    event_page = html(agent_client.get(FOR_EVENT_URL))
+    lead_page = html(agent_client.get(make_lead().get_absolute_url()))
+
+    assert picker(event_page) == picker(lead_page)
+    assert picker(event_page)["conversion"] == [
+        ("1", "Sale closed"),
+        ("2", "Appointment set"),
+        ("3", "Application submitted"),
+    ]
+    assert ("8", "Language barrier") not in picker(event_page)["return"]
+    types = event_page.select("form.feedback-form fieldset.type-choice input[name=feedback_type]")
+    assert [(radio["value"], radio["data-shortcut"]) for radio in types] == [("return", "r"), ("conversion", "c")]
 
 
 @pytest.mark.parametrize("event_id", ["abc", "abcdef0123456789abcdef0g", "abcdef0123456789abcdef012", ""])

@@ -192,7 +192,7 @@ def test_an_htmx_search_returns_only_the_results(agent_client, make_lead):
     assert page.find("form") is None
     top = [tag for tag in page.contents if getattr(tag, "name", None)]
     assert [(tag.name, tag.get("id")) for tag in top] == [("div", "results")]
-    assert len(page.select("#results li[role=option]")) == 2
+    assert len(page.select("#results [role=option]")) == 2
 
 
 def test_a_full_search_returns_the_whole_page(agent_client, make_lead):
@@ -202,7 +202,7 @@ def test_a_full_search_returns_the_whole_page(agent_client, make_lead):
     page = html(response)
     assert page.find("html") is not None
     assert page.select_one("main #results") is not None
-    assert len(page.select("#results li[role=option]")) == 2
+    assert len(page.select("#results [role=option]")) == 2
 
 
 def test_search_responses_vary_on_hx_request(agent_client, make_lead):
@@ -231,7 +231,7 @@ def test_results_are_capped_with_a_hint_to_type_more(agent_client, make_lead):
         make_lead(last_name="Capper")
     response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
     page = html(response)
-    assert len(page.select("#results li[role=option]")) == 25
+    assert len(page.select("#results [role=option]")) == 25
     hint = page.select_one("#results p.hint")
     assert hint is not None
     assert "type more" in hint.get_text()
@@ -241,7 +241,7 @@ def test_exactly_the_cap_shows_no_hint(agent_client, make_lead):
     for _ in range(25):
         make_lead(last_name="Capper")
     page = html(agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX))
-    assert len(page.select("#results li[role=option]")) == 25
+    assert len(page.select("#results [role=option]")) == 25
     assert page.select("#results p.hint") == []
 
 
@@ -289,4 +289,4 @@ def test_an_htmx_history_restore_gets_the_whole_page(agent_client, make_lead):
     response = agent_client.get(SEARCH_URL, {"q": "marisol"}, HTTP_HX_HISTORY_RESTORE_REQUEST="true", **HTMX)
     page = html(response)
     assert page.find("html") is not None
-    assert len(page.select("main #results li[role=option]")) == 2
+    assert len(page.select("main #results [role=option]")) == 2

@@ -3,11 +3,13 @@ import re
 
 import pytest
 from bs4 import BeautifulSoup
+from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
 from feedbackportal.feedback.models import Feedback, Reason, Status
-from feedbackportal.leads.models import Lead
+from feedbackportal.feedback.selectors import feedback_panel
+from feedbackportal.leads.models import Lead, Source, SourceReasonWording
 from feedbackportal.sandbox.models import SandboxCall
 from tests.helpers import make_feedback
 
@@ -27,12 +29,9 @@ def reason_options(page: BeautifulSoup, feedback_type: str) -> list[tuple[str, s
     options = []
     for label in group.select("label"):
         kbd = label.find("kbd")
-        options.append(
-            (
-                kbd.get_text() if kbd else "",
-                label.get_text(" ", strip=True).removeprefix(kbd.get_text() if kbd else "").strip(),
-            )
-        )
+        name = label.select_one(".reason-label")
+        assert name is not None
+        options.append((kbd.get_text() if kbd else "", name.get_text(strip=True)))
     return options
 
 
@@ -114,14 +113,15 @@ def test_the_form_offers_active_reasons_grouped_by_type_with_digit_hints(agent_c
     assert page.select_one("input[name=feedback_type][value=return]").has_attr("checked")
 
 
-def test_inactive_reasons_are_not_offered(agent_client, make_lead):
+def test_inactive_reasons_are_not_offered_and_the_others_keep_their_digits(agent_client, make_lead):
     lead = make_lead()
     Reason.objects.filter(label="Language barrier").update(active=False)
     page = html(agent_client.get(lead.get_absolute_url()))
     labels = [label for _, label in reason_options(page, "return")]
     assert "Language barrier" not in labels
     assert len(labels) == 8
-    assert [digit for digit, _ in reason_options(page, "return")] == [str(n) for n in range(1, 9)]
+    assert [digit for digit, _ in reason_options(page, "return")] == ["1", "2", "3", "4", "5", "6", "7", "9"]
+    assert reason_options(page, "return")[-1] == ("9", "Already a customer")
 
 
 def test_the_form_says_so_when_a_type_has_no_active_reasons(agent_client, make_lead):
@@ -133,13 +133,40 @@ def test_the_form_says_so_when_a_type_has_no_active_reasons(agent_client, make_l
     assert "No conversion reasons are active" in group.get_text()
 
 
-def test_the_form_shows_a_live_feedback_of_each_type(agent_client, make_lead, return_reason):
+def test_a_type_with_a_live_feedback_collapses_to_a_summary_and_the_other_stays_usable(
+    agent_client, make_lead, return_reason
+):
     lead = make_lead()
     make_feedback(lead, return_reason, status=Status.ACCEPTED)
     page = html(agent_client.get(lead.get_absolute_url()))
-    badge = page.select_one("input[name=feedback_type][value=return]").find_parent("label").select_one(".badge")
-    assert badge.get_text(strip=True) == "already accepted"
-    assert page.select_one("input[name=feedback_type][value=conversion]").find_parent("label").select(".badge") == []
+    summary = page.select_one("#summary-return")
+    assert summary.get_text(" ", strip=True) == "Returned · Accepted · Wrong number"
+    assert page.select_one("#summary-conversion") is None
+    form = page.select_one("form.feedback-form")
+    assert [radio["value"] for radio in form.select("input[name=feedback_type]")] == ["conversion"]
+    assert form.select_one("input[name=feedback_type][value=conversion]").has_attr("checked")
+    assert form.select("fieldset.reasons[data-type=return]") == []
+    assert form.select("fieldset.reasons[data-type=conversion] input[name=reason]")
+
+
+def test_a_rejected_return_does_not_collapse_the_return_half(agent_client, make_lead, return_reason):
+    lead = make_lead()
+    make_feedback(lead, return_reason, status=Status.REJECTED, outcome_reason="Too late")
+    page = html(agent_client.get(lead.get_absolute_url()))
+    assert page.select_one("#summary-return") is None
+    assert page.select_one("form.feedback-form input[name=feedback_type][value=return]").has_attr("checked")
+
+
+def test_with_a_live_return_and_conversion_no_form_is_offered(
+    agent_client, make_lead, return_reason, conversion_reason
+):
+    lead = make_lead()
+    make_feedback(lead, return_reason, status=Status.QUEUED)
+    make_feedback(lead, conversion_reason, status=Status.ACCEPTED)
+    page = html(agent_client.get(lead.get_absolute_url()))
+    assert page.select_one("form.feedback-form") is None
+    assert page.select_one("#summary-return").get_text(" ", strip=True) == "Returned · Queued · Wrong number"
+    assert page.select_one("#summary-conversion").get_text(" ", strip=True) == "Converted · Accepted · Sale closed"
 
 
 def test_pending_rows_poll_their_status_and_final_rows_do_not(
@@ -310,7 +337,10 @@ def test_a_post_without_the_csrf_token_is_refused(csrf_client, make_lead, return
         },
         **HTMX,
     )
-    assert response.status_code == 403
+    # Refused, and said so in place (tests/test_middleware.py): htmx swaps only a 2xx answer.
+    assert response.status_code == 200
+    assert response["HX-Retarget"] == "#session-alert"
+    assert "nothing was sent" in response.content.decode()
     assert not Feedback.objects.exists()
 
 
@@ -378,3 +408,67 @@ def test_a_feedback_without_an_agent_shows_a_dash_and_one_by_an_agent_without_a_
     page = html(agent_client.get(lead.get_absolute_url()))
     by_cells = {row["id"]: row.select("td")[3].get_text(strip=True) for row in page.select("table.history tbody tr")}
     assert by_cells == {f"feedback-{by_nobody.pk}": "—", f"feedback-{by_nameless.pk}": "nameless"}
+
+
+# ---- The reason picker: what is sent, and what is suggested
+
+
+def reason_label(page, reason):
+    return page.select_one(f"form.feedback-form input[name=reason][value='{reason.pk}']").find_parent("label")
+
+
+def test_the_sellers_wording_is_shown_beside_the_agents_label(agent_client, make_lead, return_reason):
+    source = Source.objects.create(name="SunPeak Solar", slug="sunpeak")
+    SourceReasonWording.objects.create(source=source, reason=return_reason, text="Invalid phone")
+    page = html(agent_client.get(make_lead(source=source).get_absolute_url()))
+
+    label = reason_label(page, return_reason)
+    assert label.select_one(".reason-label").get_text(strip=True) == "Wrong number"
+    assert label.select_one(".sends").get_text(strip=True) == "sends: Invalid phone"
+    plain = html(agent_client.get(make_lead().get_absolute_url()))
+    assert reason_label(plain, return_reason).select_one(".sends") is None
+
+
+def test_the_catalog_text_is_shown_when_it_differs_from_the_label(agent_client, make_lead):
+    page = html(agent_client.get(make_lead().get_absolute_url()))
+    under_18 = reason_label(page, Reason.objects.get(label="Under 18"))
+    assert under_18.select_one(".sends").get_text(strip=True) == "sends: Consumer is under 18"
+
+
+def test_with_duplicates_the_duplicate_reason_is_suggested_but_not_chosen(rf, agent, make_lead):
+    # The lead page's view puts `duplicates` (other leads with the same phone or email) in the context.
+    lead, twin = make_lead(phone="(512) 555-0199"), make_lead(phone="512.555.0199")
+    duplicates = list(Lead.objects.filter(phone_digits=lead.phone_digits).exclude(pk=lead.pk))
+    assert duplicates == [twin]
+    request = rf.get(lead.get_absolute_url())
+    request.user = agent
+    duplicate_reason = Reason.objects.get(is_duplicate_reason=True, feedback_type="return")
+
+    with_twin = BeautifulSoup(
+        render_to_string("leads/lead_detail.html", feedback_panel(lead) | {"duplicates": duplicates}, request),
+        "html.parser",
+    )
+    alone = BeautifulSoup(render_to_string("leads/lead_detail.html", feedback_panel(lead), request), "html.parser")
+
+    suggested = with_twin.select("form.feedback-form label.suggested")
+    assert [label.select_one(".reason-label").get_text(strip=True) for label in suggested] == ["Duplicate lead"]
+    assert "suggested" in suggested[0].select_one(".suggestion").get_text()
+    assert with_twin.select("form.feedback-form input[name=reason]:checked") == []
+    assert reason_label(with_twin, duplicate_reason).find("input")["data-hotkey"] == "3"
+    assert alone.select("form.feedback-form label.suggested, .suggestion") == []
+
+
+def test_an_error_row_tells_the_agent_in_plain_words_and_keeps_the_detail_for_managers(
+    agent_client, manager_client, make_lead, return_reason
+):
+    detail = "LeadConduit refused the request: HTTP 400 Body is not parsable as application/json -- Unexpected token"
+    lead = make_lead()
+    feedback = make_feedback(lead, return_reason, status=Status.ERROR, attempts=1, status_message=detail)
+
+    agent_row = html(agent_client.get(lead.get_absolute_url())).select_one(f"tr#feedback-{feedback.pk}")
+    manager_row = html(manager_client.get(lead.get_absolute_url())).select_one(f"tr#feedback-{feedback.pk}")
+
+    assert agent_row.select_one(".status-message").get_text(strip=True).startswith("LeadConduit could not record this")
+    assert "parsable" not in agent_row.get_text()
+    assert agent_row.select_one(".resolve-link") is None
+    assert manager_row.select_one(".resolve-link")["href"] == reverse("feedback:detail", kwargs={"pk": feedback.pk})

@@ -25,6 +25,7 @@ def reason_form(reason: Reason, **changes) -> dict:
         "text": reason.text,
         "active": "on" if reason.active else "",
         "position": reason.position,
+        "hotkey": reason.hotkey or "",
     } | changes
     return {key: value for key, value in data.items() if value != ""}
 
