@@ -30,9 +30,11 @@ from feedbackportal.reports.selectors import (
     AGENT_FLAG_MIN_FEEDBACK,
     AUDIT_KINDS,
     audit_entries,
+    cohort_cells,
     feedback_history,
     feedback_per_week,
     feedback_report,
+    lead_cohort,
     reconciliation,
     start_of,
 )
@@ -98,12 +100,14 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
 @vary_on_headers("HX-Request")
 def rates(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(with_default_period(request.GET))
-    report = feedback_report(filters.qs, period=filters.cohort_period())
+    period = filters.cohort_period()
+    cells = cohort_cells(lead_cohort(*period), filters.qs)  # one pass over the leads for rates and money
+    report = feedback_report(filters.qs, period=period, cells=cells)
     context = {
         "form": filters.form,
         "report": report,
         "charts": report_charts(report),
-        "money": money_report(filters.qs, period=filters.cohort_period()),
+        "money": money_report(filters.qs, period=period, cells=cells),
         "caps": cap_use_by_source(),
         "flag_factor": AGENT_FLAG_FACTOR,
         "flag_min": AGENT_FLAG_MIN_FEEDBACK,
