@@ -3,7 +3,7 @@ from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -60,6 +60,16 @@ class CappedPaginator(Paginator):
     @property
     def capped(self) -> bool:
         return self.count > self.cap
+
+    def page(self, number: int | str) -> Page:
+        """The page's rows, read by id: the OFFSET walks only the ids (an index), never the skipped
+        rows with their joins (page 200 of a million feedbacks read 10,000 of those)."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        rows = cast(QuerySet, self.object_list)
+        on_page = rows.values("pk")[bottom:top]
+        return Page(rows.filter(pk__in=on_page), number, self)
 
 
 def _partial(request: HtmxHttpRequest) -> bool:
