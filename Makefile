@@ -47,7 +47,7 @@ bench: install
 
 # 1M leads + 1M feedbacks in a PostgreSQL database of its own (dropped afterwards), served by gunicorn.
 bench-scale: install
-	BENCH_PG=$(or $(BENCH_PG),$(PG_URL:/feedbackportal=)) $(PY) -m bench.scale
+	BENCH_PG=$(or $(BENCH_PG),$(patsubst %/,%,$(dir $(PG_URL)))) $(PY) -m bench.scale
 
 # Submit 1,000 feedbacks while the target flaps and workers are SIGKILLed; DATABASE=postgres for PostgreSQL.
 chaos: install

@@ -5,18 +5,27 @@ postgres://postgres@127.0.0.1:5432), loads BENCH_SCALE_LEADS leads (default 1,00
 feedbacks with COPY, starts gunicorn on 127.0.0.1:BENCH_SCALE_PORT (default 8103) with the
 Procfile's options, and prints p50 / p95 for every agent search kind beside the Django admin's
 changelist search on the same terms, every manager page, and the full CSV export (time, peak RSS
-of the gunicorn worker). Then stops gunicorn and drops the database. Loopback only; every loop is
-bounded. Figures, not pass/fail: on a busy 2-core machine they are noisy.
+of the gunicorn worker). Then, against a LeadConduit that takes 200 ms (the sandbox's slow mode,
+served by a gunicorn of its own on BENCH_SCALE_SANDBOX_PORT, default 8104): how fast the Procfile's
+worker (`run_worker --concurrency 24`) drains BENCH_DRAIN queued feedbacks (default 2,000), and
+BENCH_AGENTS agents (default 50) each doing BENCH_AGENT_LOOPS rounds (default 10) of search → lead
+page → submit, with throughput, p95 per step, errors, and submit → answer recorded. Then stops
+everything and drops the database. Loopback only; every loop and every wait is bounded. Figures,
+not pass/fail: on a busy 2-core machine they are noisy.
 """
 
 import io
 import os
 import random
+import re
 import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -30,8 +39,16 @@ NAME = os.environ.get("BENCH_SCALE_DATABASE", "fp_bench_scale")
 LEADS = int(os.environ.get("BENCH_SCALE_LEADS", "1000000"))
 PORT = int(os.environ.get("BENCH_SCALE_PORT", "8103"))
 RUNS = int(os.environ.get("BENCH_SCALE_RUNS", "40"))
+SANDBOX_PORT = int(os.environ.get("BENCH_SCALE_SANDBOX_PORT", "8104"))
+DRAIN = int(os.environ.get("BENCH_DRAIN", "2000"))
+AGENTS = int(os.environ.get("BENCH_AGENTS", "50"))
+AGENT_LOOPS = int(os.environ.get("BENCH_AGENT_LOOPS", "10"))
+WORKER_CONCURRENCY = 24  # the Procfile's default
+LEADCONDUIT_DELAY = 0.2
 URL = f"{SERVER}/{NAME}"
 BASE = f"http://127.0.0.1:{PORT}"
+SLOW_LEADCONDUIT = f"http://127.0.0.1:{SANDBOX_PORT}/sandbox/fault/slow/feedback?delay={LEADCONDUIT_DELAY}"
+PENDING = "('queued', 'sending', 'retrying')"
 
 FIRST = [f"First{n}" for n in range(400)] + ["Mary", "John", "James", "Maria", "David", "Linda"]
 LAST = [f"Last{n}" for n in range(2000)] + ["Smith", "Johnson", "Garcia", "Brown", "Smithers"]
@@ -124,7 +141,10 @@ def load(conn: psycopg.Connection) -> dict:
                 )
             )
     print(f"  feedbacks: {LEADS:,} in {time.perf_counter() - started:.0f} s", flush=True)
-    conn.execute("ANALYZE")
+    # As autovacuum leaves a table after a bulk load: statistics, and the visibility map that lets
+    # index-only scans skip the heap.
+    conn.execute("VACUUM ANALYZE")
+    samples["first_lead"] = first_lead
     return samples
 
 
@@ -215,10 +235,283 @@ def rss_peak_kib(pids: list[int]) -> int:
     return peak
 
 
+def percentile(samples: list[float], share: float) -> float:
+    ordered = sorted(samples)
+    return ordered[max(0, int(len(ordered) * share) - 1)] if ordered else float("nan")
+
+
+def gunicorn_process(port: int, env: dict, *, workers: int = 3, threads: int = 4) -> subprocess.Popen:
+    """gunicorn as the Procfile runs it (gthread, timeout 30), on a loopback port."""
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "feedbackportal.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--timeout",
+            "30",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def wait_for(url: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (a 4xx/5xx is an answer), which is all we wait for
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer in {seconds} s")
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def lead_number(kind: str, n: int) -> int:
+    """Bench lead numbers whose return is already given (n % 3 != 0), so a conversion may be submitted:
+    the drain's from the middle of the table, the agents' from three quarters in; never the same lead."""
+    start = (LEADS // 2 if kind == "drain" else LEADS * 3 // 4) // 3 * 3
+    return start + 3 * n + 1
+
+
+QUEUE_DRAIN = """
+from pathlib import Path
+from feedbackportal.feedback.services import submit_feedback
+from feedbackportal.leads.models import Lead
+ids = [int(value) for value in Path({path!r}).read_text().split()]
+leads = Lead.objects.filter(pk__in=ids)
+made = [submit_feedback(lead=lead, feedback_type="conversion", reason=None).pk for lead in leads]
+print(min(made), max(made), len(made))
+"""
+
+
+def queue_drain(samples: dict) -> tuple[int, int, int]:
+    """Queue DRAIN conversions through the service (feedback and task in one transaction), no worker
+    running yet; returns the first and last feedback id and how many."""
+    ids_file = Path(f"/tmp/bench-scale-drain-{os.getpid()}.txt")
+    ids_file.write_text(" ".join(str(samples["first_lead"] + lead_number("drain", n)) for n in range(DRAIN)))
+    try:
+        out = subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", QUEUE_DRAIN.format(path=str(ids_file))],
+            cwd=ROOT,
+            env=ENV,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    finally:
+        ids_file.unlink(missing_ok=True)
+    first, last, count = (int(value) for value in out.stdout.split()[-3:])
+    return first, last, count
+
+
+def pending_between(conn: psycopg.Connection, first: int, last: int) -> int:
+    row = conn.execute(
+        f"SELECT count(*) FROM feedback_feedback WHERE id BETWEEN %s AND %s AND status IN {PENDING}", (first, last)
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_drain(first: int, last: int, total: int, worker: int) -> None:
+    """Poll (bounded) until the queued feedbacks are all answered; print the rate, and what bounds it:
+    the worker's own CPU per delivery (the GIL's ceiling), and the call itself as the worker timed it."""
+    marks: dict[str, float] = {}
+    cpu_at_first, done_at_first = 0.0, 0
+    started = time.perf_counter()
+    deadline = started + max(120.0, total / 5)
+    with psycopg.connect(URL, autocommit=True) as conn:
+        while time.perf_counter() < deadline:
+            done = total - pending_between(conn, first, last)
+            now = time.perf_counter()
+            if done and "first" not in marks:
+                marks["first"] = now
+                cpu_at_first, done_at_first = cpu_seconds(worker), done
+            if done >= total * 0.1 and "10%" not in marks:
+                marks["10%"] = now
+            if done >= total * 0.9 and "90%" not in marks:
+                marks["90%"] = now
+            if done >= total:
+                marks["all"] = now
+                break
+            time.sleep(0.25)
+        worker_cpu = cpu_seconds(worker)
+        outcomes = conn.execute(
+            "SELECT status, count(*) FROM feedback_feedback WHERE id BETWEEN %s AND %s GROUP BY status ORDER BY 1",
+            (first, last),
+        ).fetchall()
+        calls = [
+            row[0]
+            for row in conn.execute(
+                "SELECT duration_ms FROM feedback_deliveryattempt WHERE feedback_id BETWEEN %s AND %s "
+                "AND duration_ms IS NOT NULL",
+                (first, last),
+            ).fetchall()
+        ]
+    if "all" not in marks:
+        print(f"  not drained within {deadline - started:.0f} s: {dict(outcomes)}", flush=True)
+        return
+    whole = marks["all"] - started
+    per_delivery = (worker_cpu - cpu_at_first) / max(1, total - done_at_first)
+    steady = (marks["90%"] - marks["10%"]) or float("nan")
+    print(
+        f"  {total:,} feedbacks in {whole:.1f} s from the worker's start (Django start-up included): "
+        f"{total / whole:.0f}/s; steady (10% to 90%): {total * 0.8 / steady:.0f}/s; "
+        f"end states {dict(outcomes)}",
+        flush=True,
+    )
+    print(
+        f"  the call as the worker timed it: p50 {percentile(calls, 0.5):.0f}  p95 {percentile(calls, 0.95):.0f} ms; "
+        f"worker CPU {per_delivery * 1000:.1f} ms a delivery, so one process could do about "
+        f"{1 / per_delivery:.0f}/s before the GIL binds",
+        flush=True,
+    )
+
+
+BENCH_AGENTS = """
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth.models import Group, User
+from django.contrib.sessions.backends.db import SessionStore
+agents = Group.objects.get(name="Agent")
+for n in range({count}):
+    user = User.objects.create_user(f"bench-agent-{{n}}", password="x", first_name="Agent", last_name=str(n))
+    user.groups.add(agents)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    print(session.session_key)
+"""
+
+LEAD_LINK = re.compile(r'href="/leads/(\d+)/"')
+CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+IDEMPOTENCY_FIELD = re.compile(r'name="idempotency_key" value="([^"]+)"')
+
+
+class Agent:
+    """One agent's browser: a session, the CSRF cookie, and the time each step took."""
+
+    def __init__(self, session: str) -> None:
+        self.cookies = {"sessionid": session}
+        self.times: dict[str, list[float]] = {"search": [], "lead page": [], "submit": []}
+        self.errors: list[str] = []
+
+    def call(self, step: str, path: str, data: dict | None = None) -> str:
+        cookie = "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+        headers = {"Cookie": cookie, "HX-Request": "true"} if step != "lead page" else {"Cookie": cookie}
+        body = urllib.parse.urlencode(data).encode() if data is not None else None
+        request = urllib.request.Request(BASE + path, data=body, headers=headers)
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=30) as response:
+            text = response.read().decode()
+            for header in response.headers.get_all("Set-Cookie") or []:
+                name, _, rest = header.partition("=")
+                if name == "csrftoken":
+                    self.cookies["csrftoken"] = rest.split(";", 1)[0]
+        self.times[step].append((time.perf_counter() - started) * 1000)
+        return text
+
+    def loop(self, number: int, rounds: int) -> None:
+        for n in range(rounds):
+            event = f"{lead_number('agents', number * rounds + n):024x}"
+            try:
+                found = LEAD_LINK.search(self.call("search", f"/?q={event}"))
+                if not found:
+                    raise RuntimeError(f"search for {event} found no lead")
+                page = self.call("lead page", f"/leads/{found[1]}/")
+                csrf, key = CSRF_FIELD.search(page), IDEMPOTENCY_FIELD.search(page)
+                if not (csrf and key):
+                    raise RuntimeError("the lead page has no feedback form")
+                form = {"csrfmiddlewaretoken": csrf[1], "idempotency_key": key[1], "feedback_type": "conversion"}
+                self.call("submit", f"/feedback/lead/{found[1]}/", form)
+            except Exception as error:  # counted and shown, never fatal: it is a measurement
+                self.errors.append(f"{type(error).__name__}: {error}")
+
+
+def agent_loop() -> None:
+    """AGENTS agents at once, each AGENT_LOOPS rounds of search → lead page → submit; then submit → answer."""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", BENCH_AGENTS.format(count=AGENTS)],
+        cwd=ROOT,
+        env=ENV,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    agents = [Agent(session) for session in out.stdout.split()[-AGENTS:]]
+    threads = [threading.Thread(target=agent.loop, args=(n, AGENT_LOOPS)) for n, agent in enumerate(agents)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=600)
+    elapsed = time.perf_counter() - started
+    rounds = sum(len(agent.times["submit"]) for agent in agents)
+    errors = [error for agent in agents for error in agent.errors]
+    print(f"  {rounds:,} rounds by {AGENTS} agents in {elapsed:.1f} s: {rounds / elapsed:.1f} rounds/s", flush=True)
+    for step in ("search", "lead page", "submit"):
+        samples = [value for agent in agents for value in agent.times[step]]
+        print(
+            f"  {step:<12} p50 {percentile(samples, 0.5):7.1f}  p95 {percentile(samples, 0.95):7.1f} ms",
+            flush=True,
+        )
+    print(f"  errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""), flush=True)
+    with psycopg.connect(URL, autocommit=True) as conn:
+        agent_feedback = (
+            "FROM feedback_feedback f JOIN auth_user u ON u.id = f.agent_id WHERE u.username LIKE 'bench-agent-%%'"
+        )
+        deadline = time.perf_counter() + 120
+        while time.perf_counter() < deadline:
+            row = conn.execute(f"SELECT count(*) {agent_feedback} AND f.status IN {PENDING}").fetchone()
+            if not row or not row[0]:
+                break
+            time.sleep(0.5)
+        waits = [
+            row[0] * 1000
+            for row in conn.execute(
+                f"SELECT EXTRACT(EPOCH FROM f.answered_at - f.created_at) {agent_feedback} "
+                "AND f.answered_at IS NOT NULL"
+            ).fetchall()
+        ]
+        unanswered = conn.execute(f"SELECT count(*) {agent_feedback} AND f.answered_at IS NULL").fetchone()
+    print(
+        f"  submit → answer recorded: p50 {percentile(waits, 0.5):.0f}  p95 {percentile(waits, 0.95):.0f} ms "
+        f"over {len(waits):,} (LeadConduit takes {LEADCONDUIT_DELAY * 1000:.0f}); "
+        f"unanswered after the wait: {unanswered[0] if unanswered else 0}",
+        flush=True,
+    )
+
+
 def main() -> None:
     admin_sql(f'DROP DATABASE IF EXISTS "{NAME}"')
     admin_sql(f'CREATE DATABASE "{NAME}"')
-    gunicorn = None
+    gunicorn = sandbox = worker = None
     try:
         print(f"Loading {LEADS:,} leads and feedbacks into {NAME} …", flush=True)
         manage("migrate", "--noinput")
@@ -226,26 +519,7 @@ def main() -> None:
         manage("shell", "-c", BENCH_USERS)
         with psycopg.connect(URL, autocommit=True) as conn:
             samples = load(conn)
-        gunicorn = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("gunicorn")),
-                "feedbackportal.wsgi",
-                "--bind",
-                f"127.0.0.1:{PORT}",
-                "--workers",
-                "3",
-                "--worker-class",
-                "gthread",
-                "--threads",
-                "4",
-                "--timeout",
-                "30",
-            ],
-            cwd=ROOT,
-            env=ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        gunicorn = gunicorn_process(PORT, ENV)
         manager, admin = session_cookie("bench-manager"), session_cookie("bench-admin")
         for _ in range(100):
             try:
@@ -271,6 +545,7 @@ def main() -> None:
         pages = {
             "history, first page": "/reports/history/",
             "history, page 200": "/reports/history/?page=200",
+            "history, page 500 (the last)": "/reports/history/?page=500",
             "history, filtered by lead text": "/reports/history/?q=Smith",
             "rates and charts (12 weeks)": "/reports/",
             "needs attention": "/feedback/queue/",
@@ -284,6 +559,29 @@ def main() -> None:
                 print(f"{label:<34}{p50:>8.1f} / {p95:>7.1f}", flush=True)
             except Exception as error:
                 print(f"{label:<34} failed: {error}", flush=True)
+        print(
+            f"\nDelivery against a LeadConduit that takes {LEADCONDUIT_DELAY * 1000:.0f} ms "
+            f"(run_worker --concurrency {WORKER_CONCURRENCY}, as the Procfile)",
+            flush=True,
+        )
+        # Threads for the calls in flight and a few more, no more: each may hold one of PostgreSQL's
+        # 100 connections, and running out answers LeadConduit's calls with 500s (unconfirmed feedback).
+        threads = WORKER_CONCURRENCY // 2 + 4
+        sandbox = gunicorn_process(SANDBOX_PORT, ENV | {"DEBUG": "true"}, workers=2, threads=threads)
+        wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/health/")
+        first, last, queued = queue_drain(samples)
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker", "--concurrency", str(WORKER_CONCURRENCY)],
+            cwd=ROOT,
+            env=ENV | {"LEADCONDUIT_FEEDBACK_URL": SLOW_LEADCONDUIT},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time_drain(first, last, queued, worker.pid)
+        print(f"\n{AGENTS} agents, {AGENT_LOOPS} rounds each of search → lead page → submit (the worker still running)")
+        agent_loop()
+        stop(worker)
+        stop(sandbox)
         print("\nCSV export of every feedback")
         workers = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(gunicorn.pid)]).split()]
         started = time.perf_counter()
@@ -299,12 +597,8 @@ def main() -> None:
             flush=True,
         )
     finally:
-        if gunicorn is not None:
-            gunicorn.send_signal(signal.SIGTERM)
-            try:
-                gunicorn.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                gunicorn.kill()
+        for process in (worker, sandbox, gunicorn):
+            stop(process)
         admin_sql(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
         print(f"\nDropped {NAME}.")
 

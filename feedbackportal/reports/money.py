@@ -5,18 +5,16 @@ follow LeadConduit's own report columns where it has one: ``cost-per-conversion-
 is the net cost divided by the conversions LeadConduit accepted.
 """
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import QuerySet
 
-from feedbackportal.feedback.models import Feedback, FeedbackType, Status
-from feedbackportal.leads.models import Lead
-from feedbackportal.reports.selectors import _week_of, lead_cohort, week_start
+from feedbackportal.feedback.models import Feedback
+from feedbackportal.reports.selectors import CohortCell, cohort_cells, lead_cohort
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -68,55 +66,47 @@ class MoneyReport:
         )
 
 
-def _accepted(feedback: QuerySet[Feedback], feedback_type: str) -> QuerySet[Feedback, Any]:
-    return feedback.filter(feedback_type=feedback_type, status=Status.ACCEPTED).values("lead_id")
-
-
-def _money_columns(feedback: QuerySet[Feedback]) -> dict[str, Any]:
-    returned = _accepted(feedback, FeedbackType.RETURN)
-    converted = _accepted(feedback, FeedbackType.CONVERSION)
-    return {
-        "lead_count": Count("pk"),
-        "priced": Count("pk", filter=Q(price__isnull=False)),
-        "spend": Sum("price"),
-        "credit": Sum("price", filter=Q(pk__in=returned)),
-        "converted": Count("pk", filter=Q(pk__in=converted)),
-    }
-
-
-def _row(label: str, values: Mapping[str, Any]) -> MoneyRow:
+def _row(label: str, cells: list[CohortCell]) -> MoneyRow:
     return MoneyRow(
         label=label,
-        leads=values["lead_count"],
-        priced_leads=values["priced"],
-        spend=Decimal(values["spend"] or 0).quantize(CENT),
-        credit_expected=Decimal(values["credit"] or 0).quantize(CENT),
-        conversions=values["converted"],
+        leads=sum(cell.leads for cell in cells),
+        priced_leads=sum(cell.priced for cell in cells),
+        spend=sum((cell.spend for cell in cells), ZERO).quantize(CENT),
+        credit_expected=sum((cell.credit for cell in cells), ZERO).quantize(CENT),
+        conversions=sum(cell.converted for cell in cells),
     )
 
 
-def money_by_source(cohort: QuerySet[Lead], feedback: QuerySet[Feedback]) -> list[MoneyRow]:
-    """Per source (by name, as the rates page groups them), highest spend first. One query."""
-    rows = cohort.order_by().values("source_name").annotate(**_money_columns(feedback))
-    result = [_row(row["source_name"] or "(no source)", row) for row in rows]
+def money_by_source(cells: list[CohortCell]) -> list[MoneyRow]:
+    """Per source (by name, as the rates page groups them), highest spend first."""
+    by_source: dict[str | None, list[CohortCell]] = {}
+    for cell in cells:
+        by_source.setdefault(cell.source_name, []).append(cell)
+    result = [_row(name or "(no source)", group) for name, group in by_source.items()]
     return sorted(result, key=lambda row: (-row.spend, row.label))
 
 
-def money_per_week(cohort: QuerySet[Lead], feedback: QuerySet[Feedback]) -> list[MoneyRow]:
-    """Per week the leads were received (Mondays), oldest first. One query."""
-    weekly = cohort.order_by().annotate(week=week_start("received_at")).values("week")
-    rows = weekly.annotate(**_money_columns(feedback))
-    by_week: dict[date, Mapping[str, Any]] = {_week_of(row["week"]): row for row in rows}
+def money_per_week(cells: list[CohortCell]) -> list[MoneyRow]:
+    """Per week the leads were received (Mondays), oldest first."""
+    by_week: dict[date, list[CohortCell]] = {}
+    for cell in cells:
+        by_week.setdefault(cell.week, []).append(cell)
     return [_row(week.isoformat(), by_week[week]) for week in sorted(by_week)]
 
 
-def money_report(feedback: QuerySet[Feedback], *, period: tuple[date | None, date | None]) -> MoneyReport:
-    """Money for the leads received in `period`, credited by the (filtered) feedback. Two queries."""
-    feedback = feedback.order_by().select_related(None)
-    cohort = lead_cohort(*period)
+def money_report(
+    feedback: QuerySet[Feedback],
+    *,
+    period: tuple[date | None, date | None],
+    cells: list[CohortCell] | None = None,
+) -> MoneyReport:
+    """Money for the leads received in `period` (or `cells`, that cohort already read), credited by the
+    (filtered) feedback. One query, none when given the cells."""
+    if cells is None:
+        cells = cohort_cells(lead_cohort(*period), feedback)
     return MoneyReport(
-        sources=money_by_source(cohort, feedback),
-        weeks=money_per_week(cohort, feedback),
+        sources=money_by_source(cells),
+        weeks=money_per_week(cells),
         currency=settings.CURRENCY,
     )
 

@@ -2,12 +2,13 @@
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BigIntegerField, CharField, Count, DateField, F, Func, Q, QuerySet, Value
+from django.db.models import BigIntegerField, Case, CharField, Count, DateField, F, Func, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
@@ -181,111 +182,220 @@ def lead_cohort(start: date | None, end: date | None) -> QuerySet[Lead]:
     return cohort
 
 
-def returned_lead_ids(counted: QuerySet[Feedback]) -> QuerySet[Feedback, Any]:
-    return counted.filter(RETURNS).values("lead_id")
+@dataclass(frozen=True)
+class CohortCell:
+    """The leads received in one week from one source (by name), with what the rates and money need."""
+
+    week: date
+    source_name: str | None
+    leads: int
+    returned: int  # leads with a counted return in the (filtered) feedback
+    priced: int
+    spend: Decimal  # what the priced leads cost
+    credit: Decimal  # the price of the leads whose return LeadConduit accepted
+    converted: int  # leads with a conversion LeadConduit accepted
 
 
-def cohort_per_week(cohort: QuerySet[Lead], returned: QuerySet) -> dict[date, tuple[int, int]]:
-    """Per week of receipt: leads received, and how many of them are in `returned`. One query."""
+def cohort_cells(cohort: QuerySet[Lead], feedback: QuerySet[Feedback]) -> list[CohortCell]:
+    """The lead cohort per week received and source: the one pass over the leads behind the return
+    rates (per week, per source) and the money (per week, per source). One query."""
+    counted = _bare(feedback).filter(COUNTED)
+    returned = counted.filter(RETURNS).values("lead_id")
+    accepted = _bare(feedback).filter(status=Status.ACCEPTED)
     rows = (
-        cohort.annotate(week=week_start("received_at"))
-        .values("week")
-        .annotate(leads=Count("pk"), returned=Count("pk", filter=Q(pk__in=returned)))
-        .order_by()
+        cohort.order_by()
+        .annotate(week=week_start("received_at"))
+        .values("week", "source_name")
+        .annotate(
+            leads=Count("pk"),
+            returned=Count("pk", filter=Q(pk__in=returned)),
+            priced=Count("pk", filter=Q(price__isnull=False)),
+            spend=Sum("price"),
+            credit=Sum("price", filter=Q(pk__in=accepted.filter(RETURNS).values("lead_id"))),
+            converted=Count("pk", filter=Q(pk__in=accepted.filter(CONVERSIONS).values("lead_id"))),
+        )
     )
-    return {_week_of(row["week"]): (row["leads"], row["returned"]) for row in rows}
+    return [
+        CohortCell(
+            week=_week_of(row["week"]),
+            source_name=row["source_name"],
+            leads=row["leads"],
+            returned=row["returned"],
+            priced=row["priced"],
+            spend=Decimal(row["spend"] or 0),
+            credit=Decimal(row["credit"] or 0),
+            converted=row["converted"],
+        )
+        for row in rows
+    ]
 
 
-def return_rate_by_source(cohort: QuerySet[Lead], returned: QuerySet) -> list[dict[str, Any]]:
-    """Per source, most returns first: leads, returned leads and their share. One query."""
-    rows = (
-        cohort.values("source_name")
-        .annotate(leads=Count("pk"), returned=Count("pk", filter=Q(pk__in=returned)))
-        .order_by("-returned", "source_name")
-    )
+def cohort_per_week(cells: list[CohortCell]) -> dict[date, tuple[int, int]]:
+    """Per week of receipt: leads received, and how many of them were returned."""
+    weeks: dict[date, tuple[int, int]] = {}
+    for cell in cells:
+        leads, returned = weeks.get(cell.week, (0, 0))
+        weeks[cell.week] = (leads + cell.leads, returned + cell.returned)
+    return weeks
+
+
+def return_rate_by_source(cells: list[CohortCell]) -> list[dict[str, Any]]:
+    """Per source, most returns first: leads, returned leads and their share."""
+    sources: dict[str | None, list[int]] = {}
+    for cell in cells:
+        counts = sources.setdefault(cell.source_name, [0, 0])
+        counts[0] += cell.leads
+        counts[1] += cell.returned
+    ordered = sorted(sources.items(), key=lambda item: (-item[1][1], item[0] or ""))
     return [
         {
-            "source": row["source_name"] or "(no source)",
-            "leads": row["leads"],
-            "returned": row["returned"],
-            "rate": row["returned"] / row["leads"] if row["leads"] else None,
+            "source": name or "(no source)",
+            "leads": leads,
+            "returned": returned,
+            "rate": returned / leads if leads else None,
         }
-        for row in rows
+        for name, (leads, returned) in ordered
     ]
 
 
-def top_reasons(counted: QuerySet[Feedback], limit: int = TOP_REASONS) -> list[dict[str, Any]]:
-    """The reasons returned most often, with their counts. One query."""
-    rows = counted.filter(RETURNS).values("reason_text").annotate(count=Count("pk")).order_by("-count", "reason_text")
-    return [dict(row) for row in rows[:limit]]
+# The feedback's four groupings, by which columns GROUPING() reports as not grouped (a bit each, in
+# the order week, agent, reason, status): one pass over the feedback answers all four.
+BY_WEEK, BY_AGENT, BY_REASON, BY_STATUS = 0b0111, 0b1011, 0b1101, 0b1110
+TALLY_SETS = {
+    BY_WEEK: ("week",),
+    BY_AGENT: ("agent", "first_name", "last_name", "username"),
+    BY_REASON: ("reason",),
+    BY_STATUS: ("status",),
+}
+TALLY_COLUMNS = ("week", "agent", "first_name", "last_name", "username", "reason", "status")
 
 
-def outcomes_by_type(feedback: QuerySet[Feedback]) -> list[dict[str, Any]]:
-    """Per feedback type, how many ended in each state (cancelled and failed included). One query."""
-    by_type: dict[str, dict[str, Any]] = {
-        row["feedback_type"]: dict(row)
-        for row in feedback.values("feedback_type").annotate(
-            accepted=Count("pk", filter=Q(status=Status.ACCEPTED)),
-            rejected=Count("pk", filter=Q(status=Status.REJECTED)),
-            error=Count("pk", filter=Q(status=Status.ERROR)),
-            unconfirmed=Count("pk", filter=Q(status=Status.UNCONFIRMED)),
-            pending=Count("pk", filter=Q(status__in=PENDING_STATUSES)),
-            failed=Count("pk", filter=Q(status=Status.FAILED)),
-            cancelled=Count("pk", filter=Q(status=Status.CANCELLED)),
-        )
-    }
-    return [
-        {"type": value, "label": label} | {key: by_type.get(value, {}).get(key, 0) for key in OUTCOME_KEYS}
-        for value, label in FeedbackType.choices
-    ]
+@dataclass
+class Tallies:
+    """The feedback counted per week, per agent, per reason and per answer (each per type)."""
+
+    weeks: dict[date, WeekRow]
+    agents: list[AgentRow]
+    reasons: list[dict[str, Any]]
+    outcomes: list[dict[str, Any]]
 
 
-def agent_rates(counted: QuerySet[Feedback]) -> list[AgentRow]:
-    """Returns and conversions per agent, each knowing the team's share of returns. One query."""
+def _tally_rows(feedback: QuerySet[Feedback]) -> list[tuple]:
+    """(grouping, type, week, agent, first name, last name, username, reason, status, total, counted) for
+    each of the four groupings (the columns outside a row's grouping are None), ordered for display
+    by the database's own collation: agents by name, reasons by counted returns."""
     rows = (
-        counted.values("agent_id", "agent__first_name", "agent__last_name", "agent__username")
-        .annotate(returns=Count("pk", filter=RETURNS), conversions=Count("pk", filter=CONVERSIONS))
-        .order_by("agent__first_name", "agent__last_name", "agent__username", "agent_id")
-    )
-    agents = [
-        AgentRow(
-            name=f"{row['agent__first_name']} {row['agent__last_name']}".strip()
-            or row["agent__username"]
-            or "(no agent: shell or import)",
-            returns=row["returns"],
-            conversions=row["conversions"],
+        _bare(feedback)
+        .annotate(
+            t_type=F("feedback_type"),
+            t_week=week_start("created_at"),
+            t_agent=F("agent_id"),
+            t_first_name=F("agent__first_name"),
+            t_last_name=F("agent__last_name"),
+            t_username=F("agent__username"),
+            t_reason=F("reason_text"),
+            t_status=F("status"),
+            t_counted=Case(When(COUNTED, then=Value(1)), default=Value(0)),
         )
-        for row in rows
-    ]
-    team_total = sum(agent.total for agent in agents)
-    team_share = sum(agent.returns for agent in agents) / team_total if team_total else None
-    for agent in agents:
-        agent.team_share = team_share
-    return agents
+        .values_list("t_type", *(f"t_{name}" for name in TALLY_COLUMNS), "t_counted")
+    )
+    inner, params = rows.query.sql_with_params()
+    order = "grp, first_name, last_name, username, agent, counted DESC, reason, week, status, kind"
+    if connection.vendor == "postgresql":
+        sets = ", ".join(f"(t_type, {', '.join(f't_{name}' for name in names)})" for names in TALLY_SETS.values())
+        sql = (
+            "SELECT GROUPING(t_week, t_agent, t_reason, t_status) AS grp, t_type AS kind, "
+            + ", ".join(f"t_{name} AS {name}" for name in TALLY_COLUMNS)
+            + ", COUNT(*) AS total, SUM(t_counted) AS counted"
+            + f" FROM ({inner}) AS tally GROUP BY GROUPING SETS ({sets}) ORDER BY {order}"
+        )
+    else:
+        # Without GROUPING SETS: the same four groupings over one materialized read, as a union.
+        selects = []
+        for grouping, names in TALLY_SETS.items():
+            picked = ", ".join(f"{f't_{name}' if name in names else 'NULL'} AS {name}" for name in TALLY_COLUMNS)
+            kept = ", ".join(f"t_{name}" for name in names)
+            selects.append(
+                f"SELECT {grouping} AS grp, t_type AS kind, {picked}, COUNT(*) AS total, SUM(t_counted) AS counted"
+                f" FROM tally GROUP BY t_type, {kept}"
+            )
+        sql = f"WITH tally AS MATERIALIZED ({inner}) SELECT * FROM ({' UNION ALL '.join(selects)}) ORDER BY {order}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
-def feedback_report(feedback: QuerySet[Feedback], *, period: tuple[date | None, date | None]) -> Report:
+def _as_week(value: datetime | date | str) -> date:
+    # Raw SQL hands back what the database has: a date, a naive timestamp, or SQLite's text.
+    return _week_of(date.fromisoformat(value[:10]) if isinstance(value, str) else value)
+
+
+def feedback_tallies(feedback: QuerySet[Feedback], *, limit: int = TOP_REASONS) -> Tallies:
+    """Counted returns and conversions per week of submission and per agent (each agent knowing the
+    team's share of returns), the reasons returned most often, and per type how many ended in each
+    state (cancelled and failed included). One query, one pass over the feedback."""
+    weeks: dict[date, WeekRow] = {}
+    agents: dict[Any, AgentRow] = {}
+    reasons: list[dict[str, Any]] = []
+    by_type: dict[str, dict[str, int]] = {value: dict.fromkeys(OUTCOME_KEYS, 0) for value in FeedbackType.values}
+    for grouping, kind, week, agent, first, last, username, reason, status, total, counted in _tally_rows(feedback):
+        is_return = kind == FeedbackType.RETURN
+        if grouping == BY_STATUS and kind in by_type:
+            key = "pending" if status in PENDING_STATUSES else status
+            if key in by_type[kind]:
+                by_type[kind][key] += total
+        elif not counted:
+            continue
+        elif grouping == BY_WEEK:
+            week_row = _week_row(weeks, _as_week(week))
+            if is_return:
+                week_row.returns += counted
+            else:
+                week_row.conversions += counted
+        elif grouping == BY_AGENT:
+            name = f"{first or ''} {last or ''}".strip() or username or "(no agent: shell or import)"
+            row = agents.setdefault(agent, AgentRow(name=name, returns=0, conversions=0))
+            if is_return:
+                row.returns += counted
+            else:
+                row.conversions += counted
+        elif grouping == BY_REASON and is_return and len(reasons) < limit:
+            reasons.append({"reason_text": reason, "count": counted})
+    team_total = sum(agent_row.total for agent_row in agents.values())
+    team_share = sum(agent_row.returns for agent_row in agents.values()) / team_total if team_total else None
+    for agent_row in agents.values():
+        agent_row.team_share = team_share
+    outcomes = [{"type": value, "label": label} | by_type[value] for value, label in FeedbackType.choices]
+    return Tallies(weeks=weeks, agents=list(agents.values()), reasons=reasons, outcomes=outcomes)
+
+
+def feedback_report(
+    feedback: QuerySet[Feedback],
+    *,
+    period: tuple[date | None, date | None],
+    cells: list[CohortCell] | None = None,
+) -> Report:
     """Every number the rates page shows, for the given (filtered) feedback; the return rate is
-    measured on the leads received in `period`. Six queries."""
-    feedback = _bare(feedback)
-    counted = feedback.filter(COUNTED)
-    weeks = counts_per_week(counted)
-    cohort = lead_cohort(*period)
-    returned = returned_lead_ids(counted)
-    for week, (leads, returned_leads) in cohort_per_week(cohort, returned).items():
+    measured on the leads received in `period` (or on `cells`, that cohort already read). One pass
+    over the feedback and one over the lead cohort: two queries."""
+    tallies = feedback_tallies(feedback)
+    if cells is None:
+        cells = cohort_cells(lead_cohort(*period), feedback)
+    weeks = tallies.weeks
+    for week, (leads, returned_leads) in cohort_per_week(cells).items():
         row = _week_row(weeks, week)
         row.leads, row.returned_leads = leads, returned_leads
-    agents = agent_rates(counted)
+    agents = tallies.agents
     team_returns = sum(agent.returns for agent in agents)
     ordered_weeks = _fill_weeks(weeks)
     return Report(
         weeks=ordered_weeks,
         leads=sum(week.leads for week in ordered_weeks),
         returned_leads=sum(week.returned_leads for week in ordered_weeks),
-        reasons=top_reasons(counted),
-        outcomes=outcomes_by_type(feedback),
+        reasons=tallies.reasons,
+        outcomes=tallies.outcomes,
         agents=agents,
-        sources=return_rate_by_source(cohort, returned),
+        sources=return_rate_by_source(cells),
         team_share=agents[0].team_share if agents else None,
         totals={"returns": team_returns, "conversions": sum(agent.total for agent in agents) - team_returns},
     )

@@ -3,7 +3,7 @@ from typing import cast
 
 from django.conf import settings
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
@@ -30,9 +30,11 @@ from feedbackportal.reports.selectors import (
     AGENT_FLAG_MIN_FEEDBACK,
     AUDIT_KINDS,
     audit_entries,
+    cohort_cells,
     feedback_history,
     feedback_per_week,
     feedback_report,
+    lead_cohort,
     reconciliation,
     start_of,
 )
@@ -58,6 +60,16 @@ class CappedPaginator(Paginator):
     @property
     def capped(self) -> bool:
         return self.count > self.cap
+
+    def page(self, number: int | str) -> Page:
+        """The page's rows, read by id: the OFFSET walks only the ids (an index), never the skipped
+        rows with their joins (page 200 of a million feedbacks read 10,000 of those)."""
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        rows = cast(QuerySet, self.object_list)
+        on_page = rows.values("pk")[bottom:top]
+        return Page(rows.filter(pk__in=on_page), number, self)
 
 
 def _partial(request: HtmxHttpRequest) -> bool:
@@ -98,12 +110,14 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
 @vary_on_headers("HX-Request")
 def rates(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(with_default_period(request.GET))
-    report = feedback_report(filters.qs, period=filters.cohort_period())
+    period = filters.cohort_period()
+    cells = cohort_cells(lead_cohort(*period), filters.qs)  # one pass over the leads for rates and money
+    report = feedback_report(filters.qs, period=period, cells=cells)
     context = {
         "form": filters.form,
         "report": report,
         "charts": report_charts(report),
-        "money": money_report(filters.qs, period=filters.cohort_period()),
+        "money": money_report(filters.qs, period=period, cells=cells),
         "caps": cap_use_by_source(),
         "flag_factor": AGENT_FLAG_FACTOR,
         "flag_min": AGENT_FLAG_MIN_FEEDBACK,

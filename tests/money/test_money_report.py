@@ -159,6 +159,6 @@ def test_the_rates_page_with_capped_sources_makes_a_fixed_number_of_queries(
     for n in range(sources):
         source = Source.objects.create(name=f"S{n}", slug=f"s{n}", max_return_percent=Decimal(10))
         make_feedback(make_lead(source=source, price=Decimal(n)), return_reason, status=Status.ACCEPTED)
-    # the rates page's 17 (see tests/reports/test_rates.py), plus the capped sources' returns this month
-    with django_assert_num_queries(18):
+    # the rates page's 11 (see tests/reports/test_rates.py), plus the capped sources' returns this month
+    with django_assert_num_queries(12):
         manager_client.get(reverse("reports:rates"))

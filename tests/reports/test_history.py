@@ -6,6 +6,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from bs4 import BeautifulSoup
 from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -336,3 +338,18 @@ def test_the_count_stops_at_the_cap_and_says_more_than(manager_client, add_feedb
 
     assert text == "More than 3 feedbacks match; filter to see fewer."
     assert len(rows(manager_client.get(URL))) == 4  # the page holds what the capped count allows
+
+
+def test_a_deep_page_skips_its_offset_over_the_ids_alone_then_reads_its_rows(manager_client, make_lead):
+    # OFFSET over the full rows with their lead and agent joined read 10,000 of them for page 200 at 1M.
+    made = in_bulk(make_lead(), 130)[::-1]
+
+    with CaptureQueriesContext(connection) as queries:
+        third = manager_client.get(URL, {"type": "return", "page": 3})
+
+    assert rows(third) == ids(*made[100:])
+    paged = [query["sql"] for query in queries if "OFFSET" in query["sql"]]
+    assert len(paged) == 1
+    outer, offset_part = paged[0].split("IN (SELECT", 1)
+    assert "OFFSET" not in outer  # the rows are read by id, fifty of them
+    assert 'INNER JOIN "leads_lead"' not in offset_part.split("LIMIT")[0]  # the skipped rows are never joined

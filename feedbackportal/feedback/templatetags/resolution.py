@@ -1,17 +1,19 @@
 from django import template
 
-from feedbackportal.feedback.selectors import needs_attention_count
+from feedbackportal.feedback import selectors
 
 register = template.Library()
 
 
 @register.simple_tag(takes_context=True)
-def attention_count(context: template.Context) -> int:
-    """How many feedbacks wait for a manager; the queue page's own counts are reused, not requeried."""
+def attention_count(context: template.Context) -> int | str:
+    """How many feedbacks wait for a manager ("999+" past the badge's cap); the queue page's own
+    counts are reused, not requeried."""
     counts = context.get("attention_counts")
     if counts is not None:
         return counts["all"]
-    return needs_attention_count()
+    count = selectors.needs_attention_count()
+    return f"{selectors.ATTENTION_BADGE_CAP}+" if count > selectors.ATTENTION_BADGE_CAP else count
 
 
 @register.filter

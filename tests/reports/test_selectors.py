@@ -1,0 +1,137 @@
+"""The rates page's numbers come from one pass over the feedback and one over the lead cohort; they
+must equal what counting every row one by one gives."""
+
+import random
+from collections import Counter, defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from feedbackportal.feedback.models import PENDING_STATUSES, Feedback, FeedbackType, Reason, Status
+from feedbackportal.reports.money import money_report
+from feedbackportal.reports.selectors import NOT_COUNTED, cohort_cells, feedback_report, lead_cohort
+from tests.reports.conftest import at
+
+PERIOD = (date(2026, 3, 2), date(2026, 4, 26))
+
+
+def monday(value) -> date:
+    day = timezone.localtime(value).date()
+    return day - timedelta(days=day.weekday())
+
+
+@pytest.fixture
+def mixed(make_lead, agent):
+    """Eight weeks of leads from three sources (one unnamed), some priced, with feedback of every
+    status by two agents and by nobody; a few leads and feedbacks fall outside the period."""
+    rng = random.Random(7)
+    other = User.objects.create_user("other", first_name="Olga", last_name="Other")
+    agents = [agent, other, None]
+    reasons = list(Reason.objects.all())
+    statuses = list(Status)
+    for n in range(90):
+        received = at("2026-02-23 08:00") + timedelta(hours=17 * n)
+        lead = make_lead(
+            source_name=rng.choice(["Acme Leads", "Budget Leads", ""]),
+            received_at=received,
+            price=rng.choice([None, Decimal("12.50"), Decimal("0"), Decimal("7.35")]),
+        )
+        for feedback_type in FeedbackType.values:
+            if rng.random() < 0.6:
+                reason = rng.choice([r for r in reasons if r.feedback_type == feedback_type])
+                Feedback.objects.create(
+                    lead=lead,
+                    feedback_type=feedback_type,
+                    reason=reason,
+                    reason_text=rng.choice([reason.text, ""]),
+                    status=rng.choice(statuses),
+                    agent=rng.choice(agents),
+                    created_at=received + timedelta(days=rng.randint(0, 6)),
+                )
+
+
+def test_the_one_pass_report_equals_counting_every_row(mixed):
+    feedback = Feedback.objects.filter(created_at__gte=at("2026-03-02 00:00"), created_at__lt=at("2026-04-27 00:00"))
+    report = feedback_report(feedback, period=PERIOD)
+
+    rows = list(feedback.select_related("agent", "lead"))
+    counted = [fb for fb in rows if fb.status not in NOT_COUNTED]
+    returns = [fb for fb in counted if fb.feedback_type == FeedbackType.RETURN]
+    returned_ids = {fb.lead_id for fb in returns}
+    cohort = list(lead_cohort(*PERIOD))
+
+    per_week = Counter((monday(fb.created_at), fb.feedback_type) for fb in counted)
+    cohort_weeks = Counter(monday(lead.received_at) for lead in cohort)
+    returned_weeks = Counter(monday(lead.received_at) for lead in cohort if lead.pk in returned_ids)
+    assert {week.week for week in report.weeks} >= set(cohort_weeks)
+    for week in report.weeks:
+        assert week.returns == per_week[(week.week, FeedbackType.RETURN)]
+        assert week.conversions == per_week[(week.week, FeedbackType.CONVERSION)]
+        assert (week.leads, week.returned_leads) == (cohort_weeks[week.week], returned_weeks[week.week])
+    assert report.leads == len(cohort)
+    assert report.returned_leads == sum(returned_weeks.values())
+
+    by_source: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for lead in cohort:
+        by_source[lead.source_name or "(no source)"][0] += 1
+        by_source[lead.source_name or "(no source)"][1] += lead.pk in returned_ids
+    assert {row["source"]: [row["leads"], row["returned"]] for row in report.sources} == by_source
+    most_returned_first = [row["returned"] for row in report.sources]
+    assert most_returned_first == sorted(most_returned_first, reverse=True)
+
+    reasons = Counter(fb.reason_text for fb in returns)
+    assert [(row["reason_text"], row["count"]) for row in report.reasons] == sorted(
+        reasons.items(), key=lambda item: (-item[1], item[0])
+    )[:10]
+
+    for outcome in report.outcomes:
+        of_type = Counter(
+            "pending" if fb.status in PENDING_STATUSES else fb.status
+            for fb in rows
+            if fb.feedback_type == outcome["type"]
+        )
+        assert {key: outcome[key] for key in of_type} == of_type
+
+    per_agent: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for fb in counted:
+        name = fb.agent.get_full_name() if fb.agent else "(no agent: shell or import)"
+        per_agent[name][fb.feedback_type == FeedbackType.CONVERSION] += 1
+    assert {agent.name: [agent.returns, agent.conversions] for agent in report.agents} == per_agent
+    assert [agent.name for agent in report.agents if agent.name != "(no agent: shell or import)"] == [
+        "Alex Agent",
+        "Olga Other",
+    ]
+    assert report.totals == {"returns": len(returns), "conversions": len(counted) - len(returns)}
+
+
+def test_the_money_from_the_same_pass_equals_adding_up_every_lead(mixed):
+    feedback = Feedback.objects.all()
+    cohort = list(lead_cohort(*PERIOD))
+    accepted = Feedback.objects.filter(status=Status.ACCEPTED)
+    credited = set(accepted.filter(feedback_type=FeedbackType.RETURN).values_list("lead_id", flat=True))
+    converted = set(accepted.filter(feedback_type=FeedbackType.CONVERSION).values_list("lead_id", flat=True))
+
+    money = money_report(feedback, period=PERIOD, cells=cohort_cells(lead_cohort(*PERIOD), feedback))
+
+    for row in money.sources:
+        leads = [lead for lead in cohort if (lead.source_name or "(no source)") == row.label]
+        priced = [lead for lead in leads if lead.price is not None]
+        assert (row.leads, row.priced_leads) == (len(leads), len(priced))
+        assert row.spend == sum((lead.price for lead in priced), Decimal("0.00"))
+        assert row.credit_expected == sum((lead.price for lead in priced if lead.pk in credited), Decimal("0.00"))
+        assert row.conversions == sum(lead.pk in converted for lead in leads)
+    assert [row.label for row in money.weeks] == sorted({monday(lead.received_at).isoformat() for lead in cohort})
+    assert money.total.leads == len(cohort) == sum(row.leads for row in money.weeks)
+
+
+def test_the_lead_cohort_is_read_once_for_rates_and_money(mixed, django_assert_num_queries):
+    feedback = Feedback.objects.all()
+    with django_assert_num_queries(1):
+        cells = cohort_cells(lead_cohort(*PERIOD), feedback)
+    with django_assert_num_queries(1):  # the feedback, grouped four ways in one query
+        feedback_report(feedback, period=PERIOD, cells=cells)
+    with django_assert_num_queries(0):
+        money_report(feedback, period=PERIOD, cells=cells)
