@@ -4,13 +4,16 @@ import hmac
 import logging
 from collections.abc import Callable
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import replace_url
 
 from feedbackportal.feedback.selectors import feedback_panel
 from feedbackportal.htmx import HtmxHttpRequest
@@ -22,6 +25,8 @@ from feedbackportal.leads.services import lead_receive
 logger = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 25
+# The search form's button sends this: one match of a submitted search opens the lead.
+OPEN_ONE_MATCH = "open"
 
 
 @require_GET
@@ -31,8 +36,9 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     leads = list(Lead.objects.ranked_search(query)[: SEARCH_LIMIT + 1]) if query else []
-    if len(leads) == 1 and not request.htmx:
-        # Enter without JavaScript: one match opens it straight away.
+    if len(leads) == 1 and not request.htmx and request.GET.get(OPEN_ONE_MATCH):
+        # Enter in the form without JavaScript: one match opens it straight away. Only then: the
+        # same address loaded again (Back from the lead) lists it, or Back would land on the lead.
         return redirect("leads:detail", pk=leads[0].pk)
     event_id = query.lower() if is_event_id(query) else ""
     context = {
@@ -42,7 +48,17 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
         "unknown_event_id": event_id if event_id and not leads else "",
     }
     template = "leads/search.html#results" if partial else "leads/search.html"
-    return render(request, template, context)
+    response = render(request, template, context)
+    if partial:
+        # The query lives in the address, so Back from a lead (or a reload) shows these results again.
+        replace_url(response, search_url(query))
+    return response
+
+
+def search_url(query: str) -> str:
+    """The search page's address for a query: what Back, a reload or a screen-pop opens."""
+    url = reverse("leads:search")
+    return f"{url}?{urlencode({'q': query})}" if query.strip() else url
 
 
 @require_GET

@@ -212,11 +212,41 @@ def test_search_responses_vary_on_hx_request(agent_client, make_lead):
         assert "hx-request" in vary
 
 
-def test_one_match_on_a_plain_search_opens_the_lead(agent_client, make_lead):
+def submitted_search(client, query: str) -> dict[str, str]:
+    """What the search form sends when the agent presses Enter in it without JavaScript (its button included)."""
+    form = html(client.get(SEARCH_URL)).select_one("form[role=search]")
+    button = form.select_one("button[type=submit]")
+    assert form["method"] == "get"
+    return {"q": query, button["name"]: button["value"]}
+
+
+def test_one_match_on_a_submitted_search_opens_the_lead(agent_client, make_lead):
     lead = make_lead(first_name="Marisol", last_name="Quintero")
-    response = agent_client.get(SEARCH_URL, {"q": "Quintero, Marisol"})
+    response = agent_client.get(SEARCH_URL, submitted_search(agent_client, "Quintero, Marisol"))
     assert response.status_code == 302
     assert response["Location"] == lead.get_absolute_url()
+
+
+def test_a_search_address_opened_again_lists_its_one_match_instead_of_opening_it(agent_client, make_lead):
+    # Back from the lead page loads /?q=… again: jumping to the lead would trap the agent there.
+    lead = make_lead(first_name="Marisol", last_name="Quintero")
+    response = agent_client.get(SEARCH_URL, {"q": "Quintero, Marisol"})
+    assert response.status_code == 200
+    page = html(response)
+    assert [a["href"] for a in page.select("main #results a.result")] == [lead.get_absolute_url()]
+    assert page.select_one("input[name=q]")["value"] == "Quintero, Marisol"
+
+
+@pytest.mark.parametrize(
+    ("query", "address"),
+    [("marisol", "/?q=marisol"), ("Quintero, Marisol", "/?q=Quintero%2C+Marisol"), ("  ", "/"), ("", "/")],
+)
+def test_an_htmx_search_puts_its_query_in_the_address_bar(agent_client, make_lead, query, address):
+    # Replaced, not pushed: typing is one history entry, and Back from a lead comes back to it.
+    make_lead(first_name="Marisol", last_name="Quintero")
+    response = agent_client.get(SEARCH_URL, {"q": query}, **HTMX)
+    assert response["HX-Replace-Url"] == address
+    assert "HX-Push-Url" not in response
 
 
 def test_one_match_on_an_htmx_search_is_listed_not_opened(agent_client, make_lead):
