@@ -20,6 +20,7 @@ from feedbackportal.htmx import HtmxHttpRequest
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leadconduit.delivery_format import MAX_BODY_BYTES, BadDelivery, parse_delivery
 from feedbackportal.leads.models import Lead, Source
+from feedbackportal.leads.selectors import with_feedback_states
 from feedbackportal.leads.services import lead_receive
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
-    leads = list(Lead.objects.ranked_search(query)[: SEARCH_LIMIT + 1]) if query else []
+    leads = list(with_feedback_states(Lead.objects.ranked_search(query))[: SEARCH_LIMIT + 1]) if query else []
     if len(leads) == 1 and not request.htmx and request.GET.get(OPEN_ONE_MATCH):
         # Enter in the form without JavaScript: one match opens it straight away. Only then: the
         # same address loaded again (Back from the lead) lists it, or Back would land on the lead.
