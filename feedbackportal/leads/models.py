@@ -24,6 +24,10 @@ def phone_digits(value: str) -> str:
 EVENT_ID_PREFIX_RE = re.compile(r"[0-9a-f]{6,24}")
 PHONE_CHARACTERS_RE = re.compile(r"[\d\s().+\-]+")
 MAX_NAME_WORDS = 6
+# Leads of the same person (same phone digits or email) received this close together are duplicates.
+DUPLICATE_WINDOW = timedelta(days=90)
+# Fewer digits than a local number identify nobody ("0", "123"): no duplicate by phone then.
+DUPLICATE_MIN_PHONE_DIGITS = 7
 
 
 class LeadQuerySet(models.QuerySet["Lead"]):
@@ -54,6 +58,27 @@ class LeadQuerySet(models.QuerySet["Lead"]):
             output_field=models.BooleanField(),
         )
         return self.filter(match.matches).annotate(exact_match=exact).order_by("-exact_match", "-received_at", "-id")
+
+    def duplicates_of(self, lead: "Lead") -> "LeadQuerySet":
+        """Other leads with the lead's phone digits or email, from any source, received within
+        DUPLICATE_WINDOW of it (before or after), newest first.
+
+        Found through the phone_digits equality index and the email pattern index (which serves
+        equality too) on PostgreSQL; EXPLAIN test in tests/leads/test_search_plans.py.
+        """
+        same_person = models.Q()
+        if len(lead.phone_digits) >= DUPLICATE_MIN_PHONE_DIGITS:
+            same_person |= models.Q(phone_digits=lead.phone_digits)
+        if lead.email:
+            same_person |= models.Q(email=lead.email)
+        if not same_person:
+            return self.none()
+        return (
+            self.filter(same_person)
+            .filter(received_at__range=(lead.received_at - DUPLICATE_WINDOW, lead.received_at + DUPLICATE_WINDOW))
+            .exclude(pk=lead.pk)
+            .order_by("-received_at", "-id")
+        )
 
 
 @dataclass(frozen=True)

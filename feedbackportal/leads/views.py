@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 SEARCH_LIMIT = 25
 # The search form's button sends this: one match of a submitted search opens the lead.
 OPEN_ONE_MATCH = "open"
+DUPLICATES_SHOWN = 10
 
 
 @require_GET
@@ -65,7 +66,12 @@ def search_url(query: str) -> str:
 @require_GET
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead.objects.select_related("source"), pk=pk)
-    return render(request, "leads/lead_detail.html", feedback_panel(lead))
+    duplicates = list(Lead.objects.duplicates_of(lead)[: DUPLICATES_SHOWN + 1])
+    context = feedback_panel(lead) | {
+        "duplicates": duplicates[:DUPLICATES_SHOWN],
+        "more_duplicates": len(duplicates) > DUPLICATES_SHOWN,
+    }
+    return render(request, "leads/lead_detail.html", context)
 
 
 # ---- Lead intake: LeadConduit's delivery step posts each lead here

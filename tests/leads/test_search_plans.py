@@ -122,3 +122,20 @@ def test_the_duplicated_and_unused_lead_indexes_are_gone(db):
     ]
     assert [name for name in indexes if "email" in name] == ["leads_lead_email_like"]
     assert "leads_lead_phone_digits_trgm" in indexes
+
+
+@postgres_only
+@pytest.mark.parametrize("by", ["phone", "email", "both"])
+def test_duplicates_are_found_through_the_phone_and_email_indexes(many_leads, by):
+    lead = Lead.objects.get(email="person12345@example.com")
+    if by == "phone":
+        lead.email = ""
+    elif by == "email":
+        lead.phone_digits = ""
+    text = plan(Lead.objects.duplicates_of(lead)[:11])
+    if by in ("phone", "both"):
+        assert "leads_lead_phone_digits_eq" in text
+    if by in ("email", "both"):
+        assert "leads_lead_email_like" in text
+    assert "Backward" not in text
+    assert "Seq Scan" not in text
