@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -417,3 +418,19 @@ def lead_text_length(name: str) -> int:
     if not isinstance(field, models.CharField) or field.max_length is None:
         raise TypeError(f"Lead.{name} is not a text column with a length.")
     return field.max_length
+
+
+class LeadView(models.Model):
+    """When an agent last opened a lead's page: with the feedback they gave, their recent work."""
+
+    # The unique constraint's (user, lead) index serves lookups by user: no separate one.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False, related_name="+")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="views")
+    viewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "lead"], name="one_lead_view_per_user_and_lead")]
+        indexes = [models.Index(fields=["user", "-viewed_at"], name="lead_view_user_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} opened lead {self.lead_id} at {self.viewed_at:%Y-%m-%d %H:%M}"

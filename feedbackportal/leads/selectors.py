@@ -1,9 +1,11 @@
 """Reads for the agent's desk: leads with what happened to them, and the agent's recent work."""
 
-from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
+from django.contrib.auth.models import User
+from django.db.models import Case, IntegerField, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce, Greatest
 
 from feedbackportal.feedback.models import LIVE_STATUSES, Feedback, FeedbackType
-from feedbackportal.leads.models import LeadQuerySet
+from feedbackportal.leads.models import Lead, LeadQuerySet, LeadView
 
 
 def feedback_state(feedback_type: str) -> Subquery:
@@ -28,3 +30,33 @@ def with_feedback_states(leads: LeadQuerySet) -> LeadQuerySet:
     return leads.annotate(
         return_status=feedback_state(FeedbackType.RETURN), conversion_status=feedback_state(FeedbackType.CONVERSION)
     )
+
+
+RECENT_WORK_SIZE = 10
+
+
+def recent_work(user: User, *, size: int = RECENT_WORK_SIZE) -> list[Lead]:
+    """The user's last `size` leads opened or given feedback, latest first, with their feedback states.
+
+    One query. Each lead has `last_worked_at` (its later of the user's last view and last feedback).
+    Candidates are the user's newest views and feedbacks, both read newest first through their
+    (user, time) indexes, so the cost does not grow with the user's history.
+    """
+    views = LeadView.objects.filter(user=user).order_by("-viewed_at").values("lead_id")[:size]
+    # A lead can hold several feedbacks by one agent (a return, a conversion, a resubmission).
+    given = Feedback.objects.filter(agent=user).order_by("-created_at").values("lead_id")[: size * 3]
+    last_view = LeadView.objects.filter(user=user, lead=OuterRef("pk")).values("viewed_at")[:1]
+    last_feedback = (
+        Feedback.objects.filter(agent=user, lead=OuterRef("pk")).order_by("-created_at").values("created_at")[:1]
+    )
+    leads = (
+        Lead.objects.filter(Q(pk__in=views) | Q(pk__in=given))
+        .annotate(last_viewed_at=Subquery(last_view), last_feedback_at=Subquery(last_feedback))
+        .annotate(
+            last_worked_at=Greatest(
+                Coalesce("last_viewed_at", "last_feedback_at"), Coalesce("last_feedback_at", "last_viewed_at")
+            )
+        )
+        .order_by("-last_worked_at", "-pk")
+    )
+    return list(with_feedback_states(leads)[:size])

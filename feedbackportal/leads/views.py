@@ -16,12 +16,12 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import replace_url
 
 from feedbackportal.feedback.selectors import feedback_panel
-from feedbackportal.htmx import HtmxHttpRequest
+from feedbackportal.htmx import AuthedHttpRequest
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leadconduit.delivery_format import MAX_BODY_BYTES, BadDelivery, parse_delivery
 from feedbackportal.leads.models import Lead, Source
-from feedbackportal.leads.selectors import with_feedback_states
-from feedbackportal.leads.services import lead_receive
+from feedbackportal.leads.selectors import recent_work, with_feedback_states
+from feedbackportal.leads.services import lead_receive, lead_view_record
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ DUPLICATES_SHOWN = 10
 
 @require_GET
 @vary_on_headers("HX-Request")
-def search(request: HtmxHttpRequest) -> HttpResponse:
+def search(request: AuthedHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
@@ -49,6 +49,8 @@ def search(request: HtmxHttpRequest) -> HttpResponse:
         "more": len(leads) > SEARCH_LIMIT,
         "unknown_event_id": event_id if event_id and not leads else "",
     }
+    if not partial:
+        context["recent"] = recent_work(request.user)
     template = "leads/search.html#results" if partial else "leads/search.html"
     response = render(request, template, context)
     if partial:
@@ -64,8 +66,9 @@ def search_url(query: str) -> str:
 
 
 @require_GET
-def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def lead_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     lead = get_object_or_404(Lead.objects.select_related("source"), pk=pk)
+    lead_view_record(lead=lead, user=request.user)
     duplicates = list(Lead.objects.duplicates_of(lead)[: DUPLICATES_SHOWN + 1])
     context = feedback_panel(lead) | {
         "duplicates": duplicates[:DUPLICATES_SHOWN],

@@ -168,8 +168,9 @@ def test_the_lead_page_makes_a_fixed_number_of_queries(
         make_feedback(lead, return_reason, status=Status.REJECTED, attempts=3, agent=agent)
         make_feedback(lead, conversion_reason, status=Status.ERROR, attempts=2, agent=agent)
     make_feedback(lead, return_reason, status=Status.RETRYING, attempts=2, agent=agent)
-    # session, user, lead, feedbacks with their attempt counts and agents, reasons
-    with django_assert_num_queries(5 + PERMISSION_QUERIES):
+    # session, user, lead, the agent's view of it (one upsert), duplicates, feedbacks with their attempt
+    # counts and agents, reasons
+    with django_assert_num_queries(7 + PERMISSION_QUERIES):
         response = agent_client.get(lead.get_absolute_url())
     page = html(response)
     assert len(page.select("table.history tbody tr")) == 9
