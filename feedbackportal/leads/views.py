@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +21,7 @@ from feedbackportal.htmx import AuthedHttpRequest
 from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leadconduit.delivery_format import MAX_BODY_BYTES, BadDelivery, parse_delivery
 from feedbackportal.leads.models import Lead, Source
+from feedbackportal.leads.pop import screen_pop
 from feedbackportal.leads.selectors import recent_work, with_feedback_states
 from feedbackportal.leads.services import lead_receive, lead_view_record
 
@@ -75,6 +77,24 @@ def lead_detail(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         "more_duplicates": len(duplicates) > DUPLICATES_SHOWN,
     }
     return render(request, "leads/lead_detail.html", context)
+
+
+@require_GET
+def pop(request: AuthedHttpRequest) -> HttpResponse:
+    """A dialer's screen-pop: the lead, feedback by event id, or the search (feedbackportal/leads/pop.py)."""
+    found = screen_pop(request.GET)
+    for problem in found.problems:
+        messages.warning(request, problem)
+    if found.lead is not None:
+        return redirect(found.lead)
+    if found.unknown_event_id:
+        return redirect(f"{reverse('feedback:for_event')}?{urlencode({'event_id': found.unknown_event_id})}")
+    if found.search_term:
+        return redirect(search_url(found.search_term))
+    if not found.problems:
+        messages.error(request, "Nothing to look up: the screen-pop address needs a phone, email, event_id or name.")
+    context = {"query": "", "leads": [], "recent": recent_work(request.user)}
+    return render(request, "leads/search.html", context, status=400)
 
 
 # ---- Lead intake: LeadConduit's delivery step posts each lead here
