@@ -103,3 +103,25 @@ def test_a_screen_pop_opens_the_search_for_several_and_feedback_by_event_id_for_
     expect(page.get_by_label("LeadConduit event id")).to_have_value("abcdef0123456789abcdef01")
     expect(page.locator(".messages")).to_contain_text("phone “Anonymous” has no digits")
     assert browser_problems == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_by_search_a_return_takes_the_number_enter_a_digit_and_enter(page: Page, browser_problems, make_lead, agent):
+    lead = make_lead(phone=PHONE)
+    make_lead(phone="(737) 444-9999")
+    page.goto("/")
+    log_in(page, agent.username)
+    expect(page.get_by_role("searchbox", name="Find a lead")).to_be_focused()
+
+    page.keyboard.type("5125551212")  # 10 keys
+    expect(page.get_by_role("option")).to_have_count(1)
+    page.keyboard.press("Enter")  # 11
+    expect(page).to_have_url(re.compile(rf"/leads/{lead.pk}/$"))
+    expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))
+    page.keyboard.press("1")  # 12
+    page.keyboard.press("Enter")  # 13
+
+    expect(page.locator(".history tbody tr").filter(has_text="Wrong number")).to_have_count(1)
+    assert Feedback.objects.get().lead == lead
+    assert browser_problems == []
