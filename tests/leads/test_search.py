@@ -361,7 +361,7 @@ def test_results_show_what_happened_to_each_lead(agent_client, make_lead, return
 
     assert badges(result_for(page, returned)) == [("Returned · Accepted", "accepted")]
     assert badges(result_for(page, converting)) == [("Converted · Queued", "queued")]
-    assert badges(result_for(page, refused)) == [("Return · Rejected by LeadConduit", "rejected")]
+    assert badges(result_for(page, refused)) == [("Return · Rejected", "rejected")]
     assert badges(result_for(page, untouched)) == []
 
 

@@ -65,6 +65,8 @@ class FeedbackBadge:
 
 # A feedback that counts (queued to accepted, or possibly received) is a done deed; a finished one is an attempt.
 BADGE_WORDS = {"return": ("Returned", "Return"), "conversion": ("Converted", "Conversion")}
+# Short enough for one line of a result; the lead page has the whole story.
+BADGE_STATUS = {Status.REJECTED: "Rejected"}
 
 
 @register.filter
@@ -75,5 +77,5 @@ def feedback_badges(lead: Lead) -> list[FeedbackBadge]:
         status = getattr(lead, f"{feedback_type}_status", None)
         if status:
             word = done if status in LIVE_STATUSES else tried
-            found.append(FeedbackBadge(f"{word} · {Status(status).label}", status))
+            found.append(FeedbackBadge(f"{word} · {BADGE_STATUS.get(Status(status), Status(status).label)}", status))
     return found
