@@ -151,6 +151,16 @@ def test_a_bad_parameter_beside_a_good_one_is_left_out_with_a_message(agent_clie
     assert texts == ["phone “Restricted” has no digits (the dialer sent no caller number); it was left out."]
 
 
+def test_the_messages_are_a_list_inside_a_live_region(agent_client):
+    # role=status on the <ul> itself would unmake the list its items belong to (axe: listitem, serious).
+    page = html(agent_client.get(POP_URL, {"phone": "Anonymous"}))
+    messages = page.select_one("main .messages")
+    assert messages is not None
+    assert messages.name == "ul"
+    assert not messages.has_attr("role")
+    assert messages.find_parent(attrs={"role": "status"}) is not None
+
+
 def test_a_hostile_parameter_is_shown_escaped(agent_client):
     response = agent_client.get(POP_URL, {"name": "<script>1</script>", "phone": "<b>"})
     page = html(response)
