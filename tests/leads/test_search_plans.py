@@ -12,6 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from feedbackportal.leads.models import Lead
+from feedbackportal.leads.selectors import with_feedback_states
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans")
 
@@ -139,3 +140,30 @@ def test_duplicates_are_found_through_the_phone_and_email_indexes(many_leads, by
         assert "leads_lead_email_like" in text
     assert "Backward" not in text
     assert "Seq Scan" not in text
+
+
+@pytest.fixture
+def many_feedbacks(many_leads):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO feedback_feedback (lead_id, feedback_type, reason_text, note, idempotency_key, status,
+                                           status_message, outcome, outcome_reason, attempt_count,
+                                           attempts_before_resend, task_id, created_at, updated_at)
+            SELECT id, CASE WHEN id % 2 = 0 THEN 'return' ELSE 'conversion' END, '', '', gen_random_uuid(),
+                   'accepted', '', 'success', '', 1, 0, '', now(), now()
+            FROM leads_lead
+            """
+        )
+        cursor.execute("ANALYZE feedback_feedback")
+
+
+@postgres_only
+def test_results_read_each_shown_leads_feedback_state_through_the_lead_index_after_the_limit(many_feedbacks):
+    text = with_feedback_states(Lead.objects.ranked_search("Last17"))[:26].explain(analyze=True)
+    sub_plans = text[text.index("SubPlan") :]
+    assert "feedback_feedback_lead_id" in sub_plans
+    assert "feedback_type_newest" not in sub_plans
+    # Evaluated for the 26 rows shown, not for the ~1,000 matches sorted before the limit.
+    assert "loops=26" in sub_plans
+    assert "Backward" not in text
