@@ -2,13 +2,11 @@
 
 from datetime import timedelta
 
-import pytest
 from bs4 import BeautifulSoup
-from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from feedbackportal.feedback.models import Feedback, Status
+from feedbackportal.feedback.models import Status
 from feedbackportal.leads.models import LeadView
 from feedbackportal.leads.selectors import recent_work
 from feedbackportal.leads.services import lead_view_record
@@ -119,15 +117,3 @@ def test_the_search_page_with_recent_work_makes_a_fixed_number_of_queries(
     with django_assert_num_queries(4 + PERMISSION_QUERIES):
         response = agent_client.get(SEARCH_URL, {"q": "capper"})
     assert len(html(response).select("#results li")) == 10
-
-
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans")
-def test_recent_work_reads_the_users_newest_views_and_feedback_through_their_indexes(agent, make_lead):
-    lead = make_lead()
-    lead_view_record(lead=lead, user=agent)
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-    views = LeadView.objects.filter(user=agent).order_by("-viewed_at").values("lead_id")[:10].explain()
-    given = Feedback.objects.filter(agent=agent).order_by("-created_at").values("lead_id")[:30].explain()
-    assert "lead_view_user_newest" in views
-    assert "feedback_agent_newest" in given

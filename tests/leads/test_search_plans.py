@@ -9,10 +9,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from feedbackportal.feedback.models import Feedback
 from feedbackportal.leads.models import Lead
-from feedbackportal.leads.selectors import with_feedback_states
+from feedbackportal.leads.selectors import recent_work, with_feedback_states
+from feedbackportal.leads.services import lead_view_record
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans")
 
@@ -167,3 +170,24 @@ def test_results_read_each_shown_leads_feedback_state_through_the_lead_index_aft
     # Evaluated for the 26 rows shown, not for the ~1,000 matches sorted before the limit.
     assert "loops=26" in sub_plans
     assert "Backward" not in text
+
+
+@postgres_only
+def test_recent_work_reads_only_the_agents_newest_views_and_feedback(many_feedbacks, agent):
+    # Every feedback by this agent: the history that must not be read whole for ten rows.
+    Feedback.objects.update(agent=agent)
+    for lead in Lead.objects.order_by("pk")[:5]:
+        lead_view_record(lead=lead, user=agent)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE feedback_feedback")
+        cursor.execute("ANALYZE leads_leadview")
+    with CaptureQueriesContext(connection) as queries:
+        assert len(recent_work(agent)) == 10
+    (query,) = queries.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN ANALYZE " + query["sql"])
+        text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on leads_lead " not in text
+    assert "Seq Scan on feedback_feedback" not in text
+    assert "leads_lead_pkey" in text  # the candidates' leads, one by one
+    assert "feedback_feedback_lead_id" in text  # the last feedback per lead, through the lead's own rows
