@@ -72,12 +72,18 @@ def reason_groups(*, lead: Lead | None = None, live: dict[str, Feedback] | None 
     ]
 
 
+# The lead page lists this many possible duplicates of a lead (and says when there are more).
+DUPLICATES_SHOWN = 10
+
+
 def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None, just_sent: Feedback | None = None) -> dict:
     """Everything the lead page shows below the lead: history, reasons by type, and the form.
 
     A type with a live feedback shows as a summary instead of its reasons, so the form opens on the
-    other type; ``just_sent`` is the row focus moves to after a submit.
+    other type; ``just_sent`` is the row focus moves to after a submit. Possible duplicates of the
+    lead are listed, and make the catalog's duplicate reason *suggested*.
     """
+    duplicates = list(Lead.objects.duplicates_of(lead)[: DUPLICATES_SHOWN + 1])
     feedbacks = list(feedback_with_attempts().filter(lead=lead).order_by("-created_at", "-id"))
     live = {fb.feedback_type: fb for fb in feedbacks if fb.status in LIVE_STATUSES}
     groups = reason_groups(lead=lead, live=live)
@@ -92,6 +98,8 @@ def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None, just_sent: F
         "reason_groups": groups,
         "open_types": open_types,
         "just_sent": just_sent,
+        "duplicates": duplicates[:DUPLICATES_SHOWN],
+        "more_duplicates": len(duplicates) > DUPLICATES_SHOWN,
     }
 
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -24,6 +25,10 @@ def phone_digits(value: str) -> str:
 EVENT_ID_PREFIX_RE = re.compile(r"[0-9a-f]{6,24}")
 PHONE_CHARACTERS_RE = re.compile(r"[\d\s().+\-]+")
 MAX_NAME_WORDS = 6
+# Leads of the same person (same phone digits or email) received this close together are duplicates.
+DUPLICATE_WINDOW = timedelta(days=90)
+# Fewer digits than a local number identify nobody ("0", "123"): no duplicate by phone then.
+DUPLICATE_MIN_PHONE_DIGITS = 7
 
 
 class LeadQuerySet(models.QuerySet["Lead"]):
@@ -54,6 +59,43 @@ class LeadQuerySet(models.QuerySet["Lead"]):
             output_field=models.BooleanField(),
         )
         return self.filter(match.matches).annotate(exact_match=exact).order_by("-exact_match", "-received_at", "-id")
+
+    def duplicates_of(self, lead: "Lead") -> "LeadQuerySet":
+        """Other leads with the lead's phone digits or email, from any source, received within
+        DUPLICATE_WINDOW of it (before or after), newest first.
+
+        Found through the phone_digits equality index and the email pattern index (which serves
+        equality too) on PostgreSQL; EXPLAIN test in tests/leads/test_search_plans.py.
+        """
+        same_person = models.Q()
+        if len(lead.phone_digits) >= DUPLICATE_MIN_PHONE_DIGITS:
+            same_person |= models.Q(phone_digits=lead.phone_digits)
+        if lead.email:
+            # Emails are stored lower case. The prefix test is what the indexes serve: PostgreSQL's
+            # pattern index takes = as well, but SQLite's NOCASE index only serves LIKE (= scans).
+            same_person |= models.Q(email__startswith=lead.email, email=lead.email)
+        if not same_person:
+            return self.none()
+        return (
+            self.filter(same_person)
+            .alias(received=NotIndexedOnSQLite("received_at", output_field=models.DateTimeField()))
+            .filter(received__range=(lead.received_at - DUPLICATE_WINDOW, lead.received_at + DUPLICATE_WINDOW))
+            .exclude(pk=lead.pk)
+            .order_by("-received_at", "-id")
+        )
+
+
+class NotIndexedOnSQLite(models.Func):
+    """A column's value that SQLite's planner will not look up by index (a unary +, SQLite's no-op).
+
+    Left to itself SQLite walks a date range through its index, where the few rows the other
+    conditions find through theirs are much cheaper. Other databases get the plain column.
+    """
+
+    template = "%(expressions)s"
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template="+%(expressions)s", **extra_context)
 
 
 @dataclass(frozen=True)
@@ -392,3 +434,19 @@ def lead_text_length(name: str) -> int:
     if not isinstance(field, models.CharField) or field.max_length is None:
         raise TypeError(f"Lead.{name} is not a text column with a length.")
     return field.max_length
+
+
+class LeadView(models.Model):
+    """When an agent last opened a lead's page: with the feedback they gave, their recent work."""
+
+    # The unique constraint's (user, lead) index serves lookups by user: no separate one.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, db_index=False, related_name="+")
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="views")
+    viewed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "lead"], name="one_lead_view_per_user_and_lead")]
+        indexes = [models.Index(fields=["user", "-viewed_at"], name="lead_view_user_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} opened lead {self.lead_id} at {self.viewed_at:%Y-%m-%d %H:%M}"

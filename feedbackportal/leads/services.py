@@ -1,11 +1,13 @@
-"""Writes for leads: a delivery from LeadConduit's delivery step stored as a lead."""
+"""Writes for leads: a delivery from LeadConduit's delivery step stored as a lead; an agent opening a lead."""
 
 from typing import NamedTuple
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from feedbackportal.leadconduit.delivery_format import BadDelivery, extract_fields, lookup
-from feedbackportal.leads.models import BadPrice, Lead, Source, lead_text_length, parse_price
+from feedbackportal.leads.models import BadPrice, Lead, LeadView, Source, lead_text_length, parse_price
 
 
 class Received(NamedTuple):
@@ -53,3 +55,16 @@ def lead_receive(*, source: Source, payload: dict) -> Received:
 def _fitted(fields: dict[str, str]) -> dict[str, str]:
     # A long address should not cost us the lead: cut to the column, as LeadConduit's own fields are.
     return {name: value[: lead_text_length(name)] for name, value in fields.items()}
+
+
+def lead_view_record(*, lead: Lead, user: User) -> None:
+    """Note that the user opened the lead now (one row per user and lead, moved forward each time).
+
+    One upsert, so two tabs opening the same lead at once cannot collide.
+    """
+    LeadView.objects.bulk_create(
+        [LeadView(lead=lead, user=user, viewed_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["user", "lead"],
+        update_fields=["viewed_at"],
+    )

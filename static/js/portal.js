@@ -30,9 +30,9 @@
       event.preventDefault();
       select(options, Math.max(0, current - 1));
     } else if (event.key === "Enter") {
-      var option = options[Math.max(0, current)];
-      var link = option.matches("a[href]") ? option : option.querySelector("a");
-      if (link) {
+      // Each option is the result's link.
+      var link = options[Math.max(0, current)];
+      if (link && link.href) {
         event.preventDefault();
         window.location.assign(link.href);
       }

@@ -457,8 +457,9 @@ def test_agents_get_no_attention_link_and_pay_no_query_for_it(
     lead = make_lead()
     make_feedback(lead, return_reason, status=Status.UNCONFIRMED, attempts=1)
     make_feedback(lead, return_reason, status=Status.FAILED, attempts=1)
-    # session, user, the permission check of the managers' banner (2), lead, feedbacks, reasons
-    with django_assert_num_queries(7):
+    # session, user, the permission check of the managers' banner (2), lead, the agent's view of it,
+    # duplicates, feedbacks, reasons
+    with django_assert_num_queries(9):
         response = agent_client.get(lead.get_absolute_url())
     page = html(response)
     assert page.select_one(".attention-link") is None

@@ -1,8 +1,13 @@
+from datetime import timedelta
+
 import pytest
 from bs4 import BeautifulSoup
 from django.urls import reverse
+from django.utils import timezone
 
+from feedbackportal.feedback.models import Status
 from feedbackportal.leads.models import Lead, phone_digits
+from tests.helpers import make_feedback
 
 SEARCH_URL = reverse("leads:search")
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -212,11 +217,43 @@ def test_search_responses_vary_on_hx_request(agent_client, make_lead):
         assert "hx-request" in vary
 
 
-def test_one_match_on_a_plain_search_opens_the_lead(agent_client, make_lead):
+def submitted_search(client, query: str) -> dict[str, str]:
+    """What the search form sends when the agent presses Enter in it without JavaScript (its button included)."""
+    form = html(client.get(SEARCH_URL)).select_one("form[role=search]")
+    assert form is not None
+    assert form["method"] == "get"
+    button = form.select_one("button[type=submit]")
+    assert button is not None
+    return {"q": query, str(button["name"]): str(button["value"])}
+
+
+def test_one_match_on_a_submitted_search_opens_the_lead(agent_client, make_lead):
     lead = make_lead(first_name="Marisol", last_name="Quintero")
-    response = agent_client.get(SEARCH_URL, {"q": "Quintero, Marisol"})
+    response = agent_client.get(SEARCH_URL, submitted_search(agent_client, "Quintero, Marisol"))
     assert response.status_code == 302
     assert response["Location"] == lead.get_absolute_url()
+
+
+def test_a_search_address_opened_again_lists_its_one_match_instead_of_opening_it(agent_client, make_lead):
+    # Back from the lead page loads /?q=… again: jumping to the lead would trap the agent there.
+    lead = make_lead(first_name="Marisol", last_name="Quintero")
+    response = agent_client.get(SEARCH_URL, {"q": "Quintero, Marisol"})
+    assert response.status_code == 200
+    page = html(response)
+    assert [a["href"] for a in page.select("main #results a.result")] == [lead.get_absolute_url()]
+    assert page.select_one("input[name=q]")["value"] == "Quintero, Marisol"
+
+
+@pytest.mark.parametrize(
+    ("query", "address"),
+    [("marisol", "/?q=marisol"), ("Quintero, Marisol", "/?q=Quintero%2C+Marisol"), ("  ", "/"), ("", "/")],
+)
+def test_an_htmx_search_puts_its_query_in_the_address_bar(agent_client, make_lead, query, address):
+    # Replaced, not pushed: typing is one history entry, and Back from a lead comes back to it.
+    make_lead(first_name="Marisol", last_name="Quintero")
+    response = agent_client.get(SEARCH_URL, {"q": query}, **HTMX)
+    assert response["HX-Replace-Url"] == address
+    assert "HX-Push-Url" not in response
 
 
 def test_one_match_on_an_htmx_search_is_listed_not_opened(agent_client, make_lead):
@@ -278,7 +315,8 @@ def test_an_htmx_search_makes_a_fixed_number_of_queries(agent_client, make_lead,
 def test_a_full_search_makes_a_fixed_number_of_queries(agent_client, make_lead, django_assert_num_queries):
     for _ in range(10):
         make_lead(last_name="Capper")
-    with django_assert_num_queries(3 + PERMISSION_QUERIES):
+    # session, user, the managers' banner check, the results, the agent's recent work
+    with django_assert_num_queries(4 + PERMISSION_QUERIES):
         response = agent_client.get(SEARCH_URL, {"q": "capper"})
     assert len(html(response).select("#results li")) == 10
 
@@ -290,3 +328,138 @@ def test_an_htmx_history_restore_gets_the_whole_page(agent_client, make_lead):
     page = html(response)
     assert page.find("html") is not None
     assert len(page.select("main #results [role=option]")) == 2
+
+
+# ---- What the results show: what happened to each lead, its source, and the part that matched
+
+
+def result_for(page: BeautifulSoup, lead: Lead):
+    link = page.select_one(f"#results a.result[href='{lead.get_absolute_url()}']")
+    assert link is not None
+    return link
+
+
+def badges(link) -> list[tuple[str, str]]:
+    """(text, status class) of each feedback badge on one result."""
+    found = []
+    for badge in link.select(".result-feedback .badge"):
+        status = [name.removeprefix("badge-") for name in badge["class"] if name.startswith("badge-")]
+        found.append((badge.get_text(" ", strip=True), status[0]))
+    return found
+
+
+def test_results_show_what_happened_to_each_lead(agent_client, make_lead, return_reason, conversion_reason):
+    returned = make_lead(last_name="Capper")
+    make_feedback(returned, return_reason, status=Status.REJECTED)
+    make_feedback(returned, return_reason, status=Status.ACCEPTED)
+    converting = make_lead(last_name="Capper")
+    make_feedback(converting, conversion_reason, status=Status.QUEUED)
+    refused = make_lead(last_name="Capper")
+    make_feedback(refused, return_reason, status=Status.REJECTED)
+    untouched = make_lead(last_name="Capper")
+
+    page = html(agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX))
+
+    assert badges(result_for(page, returned)) == [("Returned · Accepted", "accepted")]
+    assert badges(result_for(page, converting)) == [("Converted · Queued", "queued")]
+    assert badges(result_for(page, refused)) == [("Return · Rejected", "rejected")]
+    assert badges(result_for(page, untouched)) == []
+
+
+def test_a_live_feedback_outranks_a_newer_finished_one_of_its_type(agent_client, make_lead, return_reason):
+    # A manager resent an old unconfirmed return after a newer one was rejected: the live one is the state.
+    lead = make_lead(last_name="Capper")
+    make_feedback(lead, return_reason, status=Status.UNCONFIRMED, created_at=timezone.now() - timedelta(days=2))
+    make_feedback(lead, return_reason, status=Status.REJECTED)
+    page = html(agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX))
+    assert badges(result_for(page, lead)) == [("Returned · Unconfirmed", "unconfirmed")]
+
+
+def test_results_show_the_source(agent_client, make_lead):
+    lead = make_lead(last_name="Capper", source_name="SunPeak Solar")
+    make_lead(last_name="Capper", source_name="")
+    page = html(agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX))
+    assert result_for(page, lead).select_one(".result-source").get_text(strip=True) == "SunPeak Solar"
+
+
+def marked(link) -> list[str]:
+    return [mark.get_text() for mark in link.select("mark")]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("quin", ["Quin"]),
+        ("Marisol Quintero", ["Marisol", "Quintero"]),
+        ("Quintero, Mar", ["Mar", "Quintero"]),
+        ("555-12", ["555-12"]),
+        ("5125551212", ["(512) 555-1212"]),
+        ("+1 512 555", ["(512) 555"]),
+        ("marisol.q@", ["marisol.q@"]),
+        ("5af4b98a", ["5af4b98a"]),
+    ],
+)
+def test_the_part_that_matched_is_marked(agent_client, make_lead, query, expected):
+    lead = make_lead(
+        first_name="Marisol",
+        last_name="Quintero",
+        phone="512-555-1212",
+        email="marisol.q@example.com",
+        event_id="5af4b98a0c1d2e3f40516273",
+    )
+    page = html(agent_client.get(SEARCH_URL, {"q": query}, **HTMX))
+    assert marked(result_for(page, lead)) == expected
+
+
+def test_marking_escapes_the_lead_and_the_query(agent_client, make_lead):
+    lead = make_lead(first_name="<script>alert(1)</script>", last_name="<b>Evil</b>")
+    make_lead(first_name="<script>x", last_name="Other")
+    response = agent_client.get(SEARCH_URL, {"q": "<scr"}, **HTMX)
+    page = html(response)
+    link = result_for(page, lead)
+    assert page.find("script") is None
+    assert page.find("b") is None
+    assert marked(link) == ["<scr"]
+    assert link.select_one(".result-name").get_text() == "<script>alert(1)</script> <b>Evil</b>"
+    assert b"<mark>&lt;scr</mark>ipt&gt;" in response.content
+
+
+def test_exact_names_rank_before_newer_partial_ones_on_a_common_name(agent_client, make_lead):
+    now = timezone.now()
+    exact = [make_lead(first_name="Joe", last_name="Smith", received_at=now - timedelta(days=60 + n)) for n in range(2)]
+    for n in range(30):
+        make_lead(first_name=f"Joey{n}", last_name="Smithers", received_at=now - timedelta(minutes=n))
+        make_lead(first_name="Joe", last_name=f"Smithson{n}", received_at=now - timedelta(minutes=n))
+    for query in ("Smith, Joe", "smith, joe", "Joe Smith", "Smith Joe", "  SMITH ,  JOE "):
+        page = html(agent_client.get(SEARCH_URL, {"q": query}, **HTMX))
+        links = [a["href"] for a in page.select("#results a.result")]
+        assert links[:2] == [lead.get_absolute_url() for lead in exact], query
+
+
+def test_an_htmx_search_with_feedback_on_every_lead_makes_a_fixed_number_of_queries(
+    agent_client, make_lead, return_reason, conversion_reason, django_assert_num_queries
+):
+    for _ in range(10):
+        lead = make_lead(last_name="Capper", source_name="SunPeak Solar")
+        make_feedback(lead, return_reason, status=Status.ACCEPTED)
+        make_feedback(lead, conversion_reason, status=Status.REJECTED)
+    with django_assert_num_queries(5):  # session, user, its permissions (2, the role check), the leads
+        response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
+    assert len(html(response).select("#results .result-feedback .badge")) == 20
+
+
+def test_each_result_option_is_its_link_with_nothing_interactive_inside(agent_client, make_lead):
+    # An option holding a link is "nested interactive" (axe, serious): the link is the option.
+    make_lead(last_name="Capper")
+    make_lead(last_name="Capper")
+    page = html(agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX))
+    options = page.select("#results [role=option]")
+    assert len(options) == 2
+    assert all(option.name == "a" and option.has_attr("href") for option in options)
+    assert [option["aria-selected"] for option in options] == ["true", "false"]
+    assert all(option.select("a, button, input") == [] for option in options)
+    assert [item["role"] for item in page.select("#results ol[role=listbox] > li")] == ["none", "none"]
+
+
+def test_the_search_page_has_a_main_heading(agent_client):
+    assert html(agent_client.get(SEARCH_URL)).select_one("main h1") is not None

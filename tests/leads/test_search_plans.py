@@ -9,9 +9,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from feedbackportal.feedback.models import Feedback
 from feedbackportal.leads.models import Lead
+from feedbackportal.leads.selectors import recent_work, with_feedback_states
+from feedbackportal.leads.services import lead_view_record
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans")
 
@@ -122,3 +126,78 @@ def test_the_duplicated_and_unused_lead_indexes_are_gone(db):
     ]
     assert [name for name in indexes if "email" in name] == ["leads_lead_email_like"]
     assert "leads_lead_phone_digits_trgm" in indexes
+
+
+@postgres_only
+@pytest.mark.parametrize("by", ["phone", "email", "both"])
+def test_duplicates_are_found_through_the_phone_and_email_indexes(many_leads, by):
+    lead = Lead.objects.get(email="person12345@example.com")
+    if by == "phone":
+        lead.email = ""
+    elif by == "email":
+        lead.phone_digits = ""
+    text = plan(Lead.objects.duplicates_of(lead)[:11])
+    if by in ("phone", "both"):
+        assert "leads_lead_phone_digits_eq" in text
+    if by in ("email", "both"):
+        assert "leads_lead_email_like" in text
+    assert "Backward" not in text
+    assert "Seq Scan" not in text
+
+
+@pytest.fixture
+def many_feedbacks(many_leads):
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO feedback_feedback (lead_id, feedback_type, reason_text, note, idempotency_key, status,
+                                           status_message, outcome, outcome_reason, attempt_count,
+                                           attempts_before_resend, task_id, created_at, updated_at)
+            SELECT id, CASE WHEN id % 2 = 0 THEN 'return' ELSE 'conversion' END, '', '', gen_random_uuid(),
+                   'accepted', '', 'success', '', 1, 0, '', now(), now()
+            FROM leads_lead
+            """
+        )
+        cursor.execute("ANALYZE feedback_feedback")
+
+
+@postgres_only
+def test_results_read_each_shown_leads_feedback_state_through_the_lead_index_after_the_limit(many_feedbacks):
+    text = with_feedback_states(Lead.objects.ranked_search("Last17"))[:26].explain(analyze=True)
+    sub_plans = text[text.index("SubPlan") :]
+    assert "feedback_feedback_lead_id" in sub_plans
+    assert "feedback_type_newest" not in sub_plans
+    # Evaluated for the 26 rows shown, not for the ~1,000 matches sorted before the limit.
+    assert "loops=26" in sub_plans
+    assert "Backward" not in text
+
+
+@postgres_only
+def test_recent_work_reads_only_the_agents_newest_views_and_feedback(many_feedbacks, agent):
+    # Every feedback by this agent: the history that must not be read whole for ten rows.
+    Feedback.objects.update(agent=agent)
+    for lead in Lead.objects.order_by("pk")[:5]:
+        lead_view_record(lead=lead, user=agent)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE feedback_feedback")
+        cursor.execute("ANALYZE leads_leadview")
+    with CaptureQueriesContext(connection) as queries:
+        assert len(recent_work(agent)) == 10
+    (query,) = queries.captured_queries
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN ANALYZE " + query["sql"])
+        text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on leads_lead " not in text
+    assert "Seq Scan on feedback_feedback" not in text
+    assert "leads_lead_pkey" in text  # the candidates' leads, one by one
+    assert "feedback_feedback_lead_id" in text  # the last feedback per lead, through the lead's own rows
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite plans")
+def test_duplicates_are_found_through_the_phone_and_email_indexes_on_sqlite(make_lead):
+    # Not by walking the 180 days of received_at around the lead (40 ms at 100,000 leads).
+    lead = make_lead(phone="(512) 555-1212", email="marisol@example.com")
+    text = Lead.objects.duplicates_of(lead)[:11].explain()
+    assert "leads_lead_phone_digits_eq" in text
+    assert "leads_lead_email_nocase" in text
+    assert "received_at" not in text

@@ -143,8 +143,9 @@ def test_a_lead_without_a_source_shows_its_source_name_and_no_window(agent_clien
 
 def test_the_lead_page_costs_no_extra_query_for_the_source(agent_client, source, make_lead, django_assert_num_queries):
     lead = make_lead(source=source)
-    # session, user, the permission check of the managers' banner (2), lead with source, feedbacks, reasons
-    with django_assert_num_queries(7):
+    # session, user, the permission check of the managers' banner (2), lead with source, the agent's view
+    # of it, duplicates, feedbacks, reasons
+    with django_assert_num_queries(9):
         agent_client.get(lead.get_absolute_url())
 
 

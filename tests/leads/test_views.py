@@ -1,14 +1,13 @@
 import json
 import re
+import uuid
 
 import pytest
 from bs4 import BeautifulSoup
-from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
 from feedbackportal.feedback.models import Feedback, Reason, Status
-from feedbackportal.feedback.selectors import feedback_panel
 from feedbackportal.leads.models import Lead, Source, SourceReasonWording
 from feedbackportal.sandbox.models import SandboxCall
 from tests.helpers import make_feedback
@@ -195,8 +194,9 @@ def test_the_lead_page_makes_a_fixed_number_of_queries(
         make_feedback(lead, return_reason, status=Status.REJECTED, attempts=3, agent=agent)
         make_feedback(lead, conversion_reason, status=Status.ERROR, attempts=2, agent=agent)
     make_feedback(lead, return_reason, status=Status.RETRYING, attempts=2, agent=agent)
-    # session, user, lead, feedbacks with their attempt counts and agents, reasons
-    with django_assert_num_queries(5 + PERMISSION_QUERIES):
+    # session, user, lead, the agent's view of it (one upsert), duplicates, feedbacks with their attempt
+    # counts and agents, reasons
+    with django_assert_num_queries(7 + PERMISSION_QUERIES):
         response = agent_client.get(lead.get_absolute_url())
     page = html(response)
     assert len(page.select("table.history tbody tr")) == 9
@@ -435,27 +435,30 @@ def test_the_catalog_text_is_shown_when_it_differs_from_the_label(agent_client, 
     assert under_18.select_one(".sends").get_text(strip=True) == "sends: Consumer is under 18"
 
 
-def test_with_duplicates_the_duplicate_reason_is_suggested_but_not_chosen(rf, agent, make_lead):
-    # The lead page's view puts `duplicates` (other leads with the same phone or email) in the context.
+def test_with_duplicates_the_duplicate_reason_is_suggested_but_not_chosen(agent_client, make_lead):
     lead, twin = make_lead(phone="(512) 555-0199"), make_lead(phone="512.555.0199")
-    duplicates = list(Lead.objects.filter(phone_digits=lead.phone_digits).exclude(pk=lead.pk))
-    assert duplicates == [twin]
-    request = rf.get(lead.get_absolute_url())
-    request.user = agent
+    alone_lead = make_lead(phone="(737) 555-0101")
     duplicate_reason = Reason.objects.get(is_duplicate_reason=True, feedback_type="return")
 
-    with_twin = BeautifulSoup(
-        render_to_string("leads/lead_detail.html", feedback_panel(lead) | {"duplicates": duplicates}, request),
-        "html.parser",
-    )
-    alone = BeautifulSoup(render_to_string("leads/lead_detail.html", feedback_panel(lead), request), "html.parser")
+    with_twin = html(agent_client.get(lead.get_absolute_url()))
+    alone = html(agent_client.get(alone_lead.get_absolute_url()))
 
+    assert [a["href"] for a in with_twin.select(".duplicates a")] == [twin.get_absolute_url()]
     suggested = with_twin.select("form.feedback-form label.suggested")
     assert [label.select_one(".reason-label").get_text(strip=True) for label in suggested] == ["Duplicate lead"]
     assert "suggested" in suggested[0].select_one(".suggestion").get_text()
     assert with_twin.select("form.feedback-form input[name=reason]:checked") == []
     assert reason_label(with_twin, duplicate_reason).find("input")["data-hotkey"] == "3"
     assert alone.select("form.feedback-form label.suggested, .suggestion") == []
+
+
+def test_a_refused_submit_keeps_the_duplicate_suggestion(agent_client, make_lead):
+    lead, _twin = make_lead(phone="(512) 555-0199"), make_lead(phone="512.555.0199")
+    url = reverse("feedback:create", kwargs={"lead_pk": lead.pk})
+    page = html(agent_client.post(url, {"feedback_type": "return", "idempotency_key": str(uuid.uuid4())}))
+    assert [label.select_one(".reason-label").get_text(strip=True) for label in page.select("label.suggested")] == [
+        "Duplicate lead"
+    ]
 
 
 def test_an_error_row_tells_the_agent_in_plain_words_and_keeps_the_detail_for_managers(

@@ -138,7 +138,7 @@ def test_the_lead_page_costs_two_queries_more_for_a_capped_source(
     agent_client, source, make_lead, django_assert_num_queries
 ):
     lead = make_lead(source=source)
-    # session, user, the managers' banner's permission check (2), lead with source, feedbacks, reasons,
-    # then this month's leads and returns of the source
-    with django_assert_num_queries(9):
+    # session, user, the managers' banner's permission check (2), lead with source, the agent's view of
+    # it, duplicates, feedbacks, reasons, then this month's leads and returns of the source
+    with django_assert_num_queries(11):
         agent_client.get(lead.get_absolute_url())

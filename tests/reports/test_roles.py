@@ -49,6 +49,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "logout": (ANY_ROLE, "POST"),  # a user without a role must still be able to leave
     "leads:search": (AGENT, "GET"),
     "leads:detail": (AGENT, "GET"),
+    "leads:pop": (AGENT, "GET"),
     "feedback:create": (AGENT, "POST"),
     "feedback:for_event": (AGENT, "GET"),
     "feedback:status": (AGENT, "GET"),
