@@ -9,7 +9,7 @@ the number of batches.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -19,6 +19,7 @@ from django.db.models import Q
 from feedbackportal.feedback.delivery import OUTCOME_STATUS
 from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackType, Status
 from feedbackportal.feedback.services import FeedbackRefused, resolve_feedback
+from feedbackportal.imports.models import FindingGroup, ImportJob, ImportKind, ImportStatus
 
 BATCH = 500
 # The portal's status, as the outcome LeadConduit records for it.
@@ -26,15 +27,8 @@ BATCH = 500
 STATUS_OUTCOME: dict[str, str] = {status: outcome.value for outcome, status in OUTCOME_STATUS.items()}
 # Never reached LeadConduit: such a feedback does not explain an export row.
 NEVER_SENT = (Status.CANCELLED, Status.FAILED)
-GROUPS = ["agree", "confirmable", "missing", "elsewhere", "twice", "differs"]
-GROUP_LABELS = {
-    "agree": "LeadConduit and the portal agree",
-    "confirmable": "LeadConduit has it, the portal says unconfirmed",
-    "missing": "The portal says accepted, LeadConduit has none",
-    "elsewhere": "LeadConduit has it, the portal never sent it",
-    "twice": "LeadConduit has the same feedback twice",
-    "differs": "The outcome differs",
-}
+GROUPS: list[str] = FindingGroup.values
+GROUP_LABELS: dict[str, str] = dict(FindingGroup.choices)
 
 
 @dataclass(frozen=True)
@@ -95,13 +89,20 @@ def reconcile(rows: Iterable[ExportRow], *, period: tuple[datetime, datetime] | 
     result = Reconciliation()
     keys = list(by_key)
     for start in range(0, len(keys), BATCH):
-        batch = keys[start : start + BATCH]
-        portal = _portal_feedback(batch)
-        for key in batch:
-            _classify(result, key, by_key[key], portal.get(key, []))
+        for finding in classify_batch([(key, by_key[key]) for key in keys[start : start + BATCH]]):
+            result.findings[finding.group].append(finding)
     if period is not None:
         _flag_missing(result, set(by_key), period)
     return result
+
+
+def classify_batch(keyed: list[tuple[tuple[str, str], list[ExportRow]]]) -> list[Finding]:
+    """One finding per (event id, type) key with its export rows, in one query for the whole batch."""
+    portal = _portal_feedback([key for key, _ in keyed])
+    result = Reconciliation()
+    for key, rows in keyed:
+        _classify(result, key, rows, portal.get(key, []))
+    return [finding for group in GROUPS for finding in result.findings[group]]
 
 
 def _portal_feedback(keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[Feedback]]:
@@ -167,3 +168,36 @@ def confirm_from_export(*, finding: Finding, actor: User, reconciliation_label: 
     rows = ", ".join(str(number) for number in finding.row_numbers)
     comment = f"mark delivered, evidence: {reconciliation_label}, row {rows}"
     return resolve_feedback(feedback=feedback, actor=actor, action=ActionKind.CONFIRMED, comment=comment)
+
+
+def reconciliation_confirm(
+    *, job: ImportJob, actor: User, finding_ids: Collection[int] | None = None
+) -> tuple[int, list[str]]:
+    """Mark delivered every confirmable feedback of a finished reconciliation that is still unconfirmed
+    (or only the findings given), each with its export rows as evidence: "reconciliation N, row R".
+
+    Returns how many were marked, and a message for each one that could not be (it moved on meanwhile).
+    """
+    if job.kind != ImportKind.RECONCILIATION or job.status != ImportStatus.DONE:
+        return 0, ["Only a finished reconciliation can confirm feedback."]
+    findings = job.findings.filter(group=FindingGroup.CONFIRMABLE, feedback__status=Status.UNCONFIRMED)
+    if finding_ids is not None:
+        findings = findings.filter(pk__in=finding_ids)
+    confirmed, problems = 0, []
+    for record in findings.order_by("pk"):
+        finding = Finding(
+            record.group,
+            record.event_id,
+            record.feedback_type,
+            tuple(record.row_numbers),
+            record.leadconduit_outcome,
+            record.portal_status,
+            record.feedback_id,
+        )
+        try:
+            confirm_from_export(finding=finding, actor=actor, reconciliation_label=f"reconciliation {job.pk}")
+        except FeedbackRefused as exc:
+            problems.append(f"{record.feedback_type} {record.event_id}: {exc.message}")
+        else:
+            confirmed += 1
+    return confirmed, problems

@@ -13,6 +13,7 @@ from feedbackportal.imports.csv_reader import ImportRefused, OpenBinary, is_head
 from feedbackportal.imports.feedback_batches import import_feedback
 from feedbackportal.imports.lead_batches import import_leads
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.imports.reconcile_batches import import_reconciliation
 
 
 def run_import(job: ImportJob, open_binary: OpenBinary) -> ImportJob:
@@ -39,6 +40,8 @@ def run_import(job: ImportJob, open_binary: OpenBinary) -> ImportJob:
         with text_rows(open_binary) as reader:
             if job.kind == ImportKind.LEADS:
                 import_leads(job, reader)
+            elif job.kind == ImportKind.RECONCILIATION:
+                import_reconciliation(job, reader)
             else:
                 import_feedback(job, reader)
     except ImportRefused as exc:
