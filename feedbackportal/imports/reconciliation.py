@@ -9,17 +9,25 @@ the number of batches.
 """
 
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from feedbackportal.feedback.delivery import OUTCOME_STATUS
 from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackType, Status
 from feedbackportal.feedback.services import FeedbackRefused, resolve_feedback
-from feedbackportal.imports.models import FindingGroup, ImportJob, ImportKind, ImportStatus
+from feedbackportal.imports.models import (
+    FindingGroup,
+    ImportJob,
+    ImportKind,
+    ImportRow,
+    ImportStatus,
+    ReconciliationFinding,
+)
+from feedbackportal.leads.models import Lead
 
 BATCH = 500
 # The portal's status, as the outcome LeadConduit records for it.
@@ -201,3 +209,100 @@ def reconciliation_confirm(
         else:
             confirmed += 1
     return confirmed, problems
+
+
+# ---- Reads for the reconciliation pages and the month-end report
+
+CONFIRMING_GROUPS = (FindingGroup.AGREE, FindingGroup.CONFIRMABLE)
+CSV_PAGE = 2000
+
+
+def reconciliations() -> QuerySet[ImportJob]:
+    """Every reconciliation, newest first, with who uploaded it."""
+    return ImportJob.objects.filter(kind=ImportKind.RECONCILIATION).select_related("created_by")
+
+
+def group_counts(job: ImportJob) -> tuple[dict[str, int], int]:
+    """Findings per group (every group, zero included), and how many confirmable ones are still unconfirmed."""
+    counts = dict.fromkeys(GROUPS, 0)
+    rows = job.findings.values("group").annotate(
+        total=Count("pk"),
+        waiting=Count("pk", filter=Q(group=FindingGroup.CONFIRMABLE, feedback__status=Status.UNCONFIRMED)),
+    )
+    waiting = 0
+    for row in rows.order_by():
+        counts[row["group"]] = row["total"]
+        waiting += row["waiting"]
+    return counts, waiting
+
+
+@dataclass(frozen=True)
+class FindingDetails:
+    rows: list[ImportRow]
+    lead: Lead | None
+
+
+def finding_page_details(job: ImportJob, findings: list[ReconciliationFinding]) -> dict[int, FindingDetails]:
+    """Each finding's export rows and its lead (the feedback's, or the portal's lead with that event id)."""
+    numbers = {number for finding in findings for number in finding.row_numbers}
+    rows = {row.row_number: row for row in job.rows.filter(row_number__in=numbers)} if numbers else {}
+    unlinked = {finding.event_id for finding in findings if finding.feedback is None}
+    leads = {lead.event_id: lead for lead in Lead.objects.filter(event_id__in=unlinked)} if unlinked else {}
+    return {
+        finding.pk: FindingDetails(
+            rows=[rows[number] for number in finding.row_numbers if number in rows],
+            lead=finding.feedback.lead if finding.feedback else leads.get(finding.event_id),
+        )
+        for finding in findings
+    }
+
+
+def group_rows(job: ImportJob, group: str) -> Iterator[list[object]]:
+    """One group's findings as CSV rows, header first, page by page (findings, then their export rows)."""
+    yield [
+        "event_id",
+        "type",
+        "export_rows",
+        "leadconduit_outcome",
+        "leadconduit_reason",
+        "leadconduit_time",
+        "portal_status_when_reconciled",
+        "portal_status_now",
+        "feedback_id",
+    ]
+    after = 0
+    while True:
+        page = list(job.findings.filter(group=group, pk__gt=after).select_related("feedback").order_by("pk")[:CSV_PAGE])
+        if not page:
+            return
+        details = finding_page_details(job, [finding for finding in page if finding.row_numbers])
+        for finding in page:
+            rows = details[finding.pk].rows if finding.pk in details else []
+            yield [
+                finding.event_id,
+                finding.feedback_type,
+                finding.rows_text,
+                finding.leadconduit_outcome,
+                " | ".join(row.reason for row in rows if row.reason),
+                rows[0].at if rows else None,
+                finding.portal_status,
+                finding.feedback.status if finding.feedback else "",
+                finding.feedback_id,
+            ]
+        after = page[-1].pk
+
+
+def last_reconciled(start: datetime, end: datetime) -> ImportJob | None:
+    """The newest finished reconciliation whose export has rows in [start, end)."""
+    job_ids = ImportRow.objects.filter(at__gte=start, at__lt=end).values("job_id")
+    return reconciliations().filter(status=ImportStatus.DONE, pk__in=job_ids).order_by("-finished_at", "-pk").first()
+
+
+def confirmed_by_export() -> Exists:
+    """For a Feedback queryset: LeadConduit's export showed it as recorded (a finished reconciliation agreed,
+    or confirmed it)."""
+    return Exists(
+        ReconciliationFinding.objects.filter(
+            feedback=OuterRef("pk"), group__in=CONFIRMING_GROUPS, job__status=ImportStatus.DONE
+        )
+    )
