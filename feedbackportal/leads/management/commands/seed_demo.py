@@ -420,7 +420,8 @@ class Command(BaseCommand):
         accepted = [feedback for feedback in answered if feedback.status == Status.ACCEPTED]
         unconfirmed = [feedback for feedback in answered if feedback.status == Status.UNCONFIRMED]
         middle = len(accepted) // 2
-        missing, twice, differs = accepted[middle : middle + 3] or [None, None, None]
+        chosen: list[Feedback | None] = [*accepted[middle : middle + 3], None, None, None]
+        missing, twice, differs = chosen[:3]
         never_arrived = unconfirmed[-1] if unconfirmed else None
 
         def row(feedback: Feedback, outcome: str, reason: str, at: datetime) -> tuple[datetime, list[str]]:
