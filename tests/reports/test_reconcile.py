@@ -112,9 +112,9 @@ def test_the_result_shows_every_group_with_its_count_and_lists_the_confirmable_f
     page = html(response)
     assert page.select_one("#group-title").get_text() == "LeadConduit has it, the portal says unconfirmed"
     rows = page.select("table.findings tbody tr")
-    assert [row.select_one("td.mono a").get_text() for row in rows] == ["5af4b98aa8065fa3a79bf4b6"]
+    assert [row.select_one("td a.mono").get_text() for row in rows] == ["5af4b98aa8065fa3a79bf4b6"]
     assert "success: Invalid phone" in rows[0].get_text(" ", strip=True)
-    assert page.select_one("form.confirm-all button").get_text() == "Mark all 1 delivered"
+    assert page.select_one("form.confirm-all button").get_text() == "Mark it delivered"
 
 
 def test_another_group_is_listed_by_its_tab(manager_client, reconciled):

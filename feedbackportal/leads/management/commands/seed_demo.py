@@ -3,7 +3,7 @@
 import csv
 import math
 import random
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -177,10 +177,10 @@ HISTORY_DAYS = 90
 # Past feedback: how often a lead was returned or converted, and how LeadConduit's answers fell.
 RETURN_SHARE, CONVERSION_SHARE = 0.22, 0.12
 RETURN_STATUSES = [
-    (Status.ACCEPTED, 70),
+    (Status.ACCEPTED, 66),
     (Status.REJECTED, 12),
     (Status.ERROR, 3),
-    (Status.UNCONFIRMED, 4),
+    (Status.UNCONFIRMED, 8),
     (Status.FAILED, 4),
     (Status.CANCELLED, 3),
 ]
@@ -431,7 +431,7 @@ class Command(BaseCommand):
                 feedback.feedback_type,
                 outcome,
                 reason,
-                at.isoformat(),
+                _stamp(at),
                 lead.source_name,
                 "Feedback Portal",
             ]
@@ -459,7 +459,7 @@ class Command(BaseCommand):
                         "return",
                         "success",
                         "Entered in LeadConduit",
-                        at.isoformat(),
+                        _stamp(at),
                         lead.source_name,
                         "LeadConduit UI",
                     ],
@@ -498,3 +498,8 @@ class Command(BaseCommand):
             created_at=created,
             answered_at=created + timedelta(seconds=rng.uniform(0.2, 3)) if outcome else None,
         )
+
+
+def _stamp(at: datetime) -> str:
+    """A time as LeadConduit's export writes it: UTC, to the second."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
