@@ -183,3 +183,35 @@ def test_an_unfinished_reconciliation_confirms_nothing(make_lead, return_reason,
         0,
         ["Only a finished reconciliation can confirm feedback."],
     )
+
+
+def test_a_reconciliation_whose_worker_died_while_matching_resumes_without_reading_twice(
+    make_lead, return_reason, monkeypatch
+):
+    sample_portal(make_lead, return_reason)
+    header, _ = csv_preview(lambda: SAMPLE.open("rb"))
+    job = services.import_job_create(
+        kind=ImportKind.RECONCILIATION,
+        uploaded=None,
+        name=SAMPLE.name,
+        column_mapping=reconcile_batches.guess_reconcile_mapping(header),
+    )
+    monkeypatch.setattr(reconcile_batches, "READ_BATCH_SIZE", 3)
+
+    def dies(job: ImportJob) -> None:
+        raise SystemExit("the worker was killed")
+
+    monkeypatch.setattr(reconcile_batches, "match_export", dies)
+    with pytest.raises(SystemExit):
+        runner.run_import(job, lambda: SAMPLE.open("rb"))
+    job.refresh_from_db()
+    assert (job.status, job.processed, job.findings.count()) == (ImportStatus.RUNNING, 7, 0)
+
+    monkeypatch.undo()
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.QUEUED)  # what the sweeper does
+    job = runner.run_import(job, lambda: SAMPLE.open("rb"))
+
+    assert (job.status, job.processed, job.rows.count()) == (ImportStatus.DONE, 7, 7)
+    assert sorted(job.findings.values_list("group", flat=True)) == [
+        "agree", "agree", "confirmable", "elsewhere", "twice"
+    ]  # fmt: skip
