@@ -72,3 +72,14 @@ class ColumnMappingForm(forms.Form):
 
     def mapping(self) -> dict[str, str]:
         return {field: column for field, column in self.cleaned_data.items() if column}
+
+
+class ConfirmFindingsForm(forms.Form):
+    """A reconciliation's "Mark delivered": one finding (its id), or every confirmable one without the field."""
+
+    finding = forms.IntegerField(required=False, min_value=1)
+
+    def finding_ids(self) -> list[int] | None:
+        """The findings to confirm (None: all of them). Call after is_valid()."""
+        chosen = self.cleaned_data.get("finding")
+        return None if "finding" not in self.data else [chosen] if chosen else []

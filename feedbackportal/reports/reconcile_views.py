@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.htmx import AuthedHttpRequest, HtmxHttpRequest
 from feedbackportal.imports.csv_reader import ImportRefused, csv_preview
-from feedbackportal.imports.forms import ColumnMappingForm, CsvUploadForm
+from feedbackportal.imports.forms import ColumnMappingForm, ConfirmFindingsForm, CsvUploadForm
 from feedbackportal.imports.models import FindingGroup, ImportJob, ImportKind, ImportStatus
 from feedbackportal.imports.reconcile_batches import RECONCILE_FIELDS, REQUIRED_FIELDS, guess_reconcile_mapping
 from feedbackportal.imports.reconciliation import (
@@ -117,8 +117,12 @@ def group_file(request: HttpRequest, pk: int, group: str) -> StreamingHttpRespon
 @permission_required(RESOLVE, raise_exception=True)
 def confirm(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     job = _reconciliation(pk)
-    chosen = request.POST.get("finding")
-    finding_ids = [int(chosen)] if chosen and chosen.isdigit() else None
+    form = ConfirmFindingsForm(request.POST)
+    finding_ids = form.finding_ids() if form.is_valid() else []
+    back = f"{job.get_absolute_url()}?group={FindingGroup.CONFIRMABLE}"
+    if finding_ids == []:
+        messages.error(request, "Choose a row of this reconciliation to mark delivered.")
+        return redirect(back)
     confirmed, problems = reconciliation_confirm(job=job, actor=request.user, finding_ids=finding_ids)
     if confirmed:
         messages.success(request, f"Marked {confirmed} delivered, with reconciliation {job.pk} as evidence.")
@@ -126,4 +130,4 @@ def confirm(request: AuthedHttpRequest, pk: int) -> HttpResponse:
         messages.error(request, problem)
     if not confirmed and not problems:
         messages.info(request, "Nothing left to mark delivered: every one has moved on already.")
-    return redirect(f"{job.get_absolute_url()}?group={FindingGroup.CONFIRMABLE}")
+    return redirect(back)

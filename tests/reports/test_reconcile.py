@@ -150,6 +150,12 @@ def test_one_row_can_be_marked_delivered(manager_client, reconciled):
     assert finding.feedback.status == Status.ACCEPTED
 
 
+@pytest.mark.parametrize("finding", ["", "abc", "-1", "99999"])
+def test_a_row_action_for_no_known_row_marks_nothing(manager_client, reconciled, finding):
+    manager_client.post(reverse("reports:reconcile_confirm", args=[reconciled.pk]), {"finding": finding})
+    assert Feedback.objects.filter(status=Status.UNCONFIRMED).count() == 1
+
+
 def test_each_group_downloads_as_csv(manager_client, reconciled):
     response = manager_client.get(reverse("reports:reconcile_group_csv", args=[reconciled.pk, "confirmable"]))
     text = b"".join(response.streaming_content).decode("utf-8-sig")
