@@ -306,3 +306,27 @@ def confirmed_by_export() -> Exists:
             feedback=OuterRef("pk"), group__in=CONFIRMING_GROUPS, job__status=ImportStatus.DONE
         )
     )
+
+
+def export_row_results(job: ImportJob) -> Iterator[list[object]]:
+    """Every row of the export as read, with its group (or why it could not be matched), header first;
+    the export's other columns follow, as its header named them."""
+    first = job.rows.order_by("row_number").values_list("extra", flat=True).first() or {}
+    extra_columns = list(first)
+    yield [
+        "row",
+        "event_id",
+        "type",
+        "outcome",
+        "reason",
+        "time",
+        "result",
+        "group",
+        "message",
+        *extra_columns,
+    ]
+    rows = job.rows.order_by("row_number").values_list(
+        "row_number", "event_id", "feedback_type", "outcome", "reason", "at", "result", "group", "message", "extra"
+    )
+    for *cells, extra in rows.iterator(chunk_size=CSV_PAGE):
+        yield [*cells, *(extra.get(name, "") for name in extra_columns)]

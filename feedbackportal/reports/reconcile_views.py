@@ -1,9 +1,12 @@
 """Reconciling LeadConduit's own feedback export (managers): upload, map, watch it match, act on the groups."""
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.files.storage import default_storage
-from django.core.paginator import Paginator
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -12,9 +15,10 @@ from django.views.decorators.vary import vary_on_headers
 from feedbackportal.htmx import AuthedHttpRequest, HtmxHttpRequest
 from feedbackportal.imports.csv_reader import ImportRefused, csv_preview
 from feedbackportal.imports.forms import ColumnMappingForm, ConfirmFindingsForm, CsvUploadForm
-from feedbackportal.imports.models import FindingGroup, ImportJob, ImportKind, ImportStatus
+from feedbackportal.imports.models import FindingGroup, ImportJob, ImportKind, ImportStatus, RowResult
 from feedbackportal.imports.reconcile_batches import RECONCILE_FIELDS, REQUIRED_FIELDS, guess_reconcile_mapping
 from feedbackportal.imports.reconciliation import (
+    export_row_results,
     finding_page_details,
     group_counts,
     group_rows,
@@ -29,6 +33,13 @@ IMPORT = "imports.import_data"
 RESOLVE = "feedback.resolve_feedback"
 FINDINGS_PAGE_SIZE = 100
 JOBS_SHOWN = 20
+# The rows that could not be matched (no event id, an unknown type or outcome): listed like a group.
+UNREAD = "unread"
+UNREAD_LABEL = "Rows that could not be read"
+
+
+def _page(request: HttpRequest, rows: QuerySet[Any]) -> Page:
+    return Paginator(rows, FINDINGS_PAGE_SIZE).get_page(request.GET.get("page"))
 
 
 def _reconciliation(pk: int) -> ImportJob:
@@ -85,21 +96,24 @@ def result(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if job.status == ImportStatus.DONE:
         counts, still_unconfirmed = group_counts(job)
         group = request.GET.get("group", "")
-        if group not in FindingGroup.values:
+        if group not in (*FindingGroup.values, UNREAD):
             group = FindingGroup.CONFIRMABLE if counts[FindingGroup.CONFIRMABLE] else FindingGroup.AGREE
-        page = Paginator(
-            job.findings.filter(group=group).select_related("feedback__lead").order_by("pk"), FINDINGS_PAGE_SIZE
-        )
-        findings = page.get_page(request.GET.get("page"))
-        details = finding_page_details(job, list(findings.object_list))
         context |= {
             "counts": [(value, label, counts[value]) for value, label in FindingGroup.choices],
             "group": group,
-            "group_label": FindingGroup(group).label,
             "still_unconfirmed": still_unconfirmed,
-            "findings": findings,
-            "entries": [(finding, details[finding.pk]) for finding in findings.object_list],
         }
+        if group == UNREAD:
+            unread = job.rows.filter(result=RowResult.SKIPPED).order_by("row_number")
+            context |= {"group_label": UNREAD_LABEL, "findings": _page(request, unread), "entries": []}
+        else:
+            findings = _page(request, job.findings.filter(group=group).select_related("feedback__lead").order_by("pk"))
+            details = finding_page_details(job, list(findings.object_list))
+            context |= {
+                "group_label": FindingGroup(group).label,
+                "findings": findings,
+                "entries": [(finding, details[finding.pk]) for finding in findings.object_list],
+            }
     template = "reports/reconciliation.html#results" if request.htmx else "reports/reconciliation.html"
     return render(request, template, context)
 
@@ -111,6 +125,13 @@ def group_file(request: HttpRequest, pk: int, group: str) -> StreamingHttpRespon
     if group not in FindingGroup.values:
         raise Http404("No such group.")
     return csv_download(group_rows(job, group), f"reconciliation-{job.pk}-{group}.csv")
+
+
+@require_GET
+@permission_required(VIEW_REPORTS, raise_exception=True)
+def rows_file(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    job = _reconciliation(pk)
+    return csv_download(export_row_results(job), f"reconciliation-{job.pk}-rows.csv")
 
 
 @require_POST

@@ -15,5 +15,6 @@ urlpatterns = [
     path("reconcile/<int:pk>/", reconcile_views.result, name="reconciliation"),
     path("reconcile/<int:pk>/mapping/", reconcile_views.mapping, name="reconcile_mapping"),
     path("reconcile/<int:pk>/confirm/", reconcile_views.confirm, name="reconcile_confirm"),
+    path("reconcile/<int:pk>/rows.csv", reconcile_views.rows_file, name="reconcile_rows_csv"),
     path("reconcile/<int:pk>/<slug:group>.csv", reconcile_views.group_file, name="reconcile_group_csv"),
 ]

@@ -62,6 +62,21 @@ def reconciled(manager_client, sample_portal) -> ImportJob:
     return job
 
 
+@pytest.fixture
+def run_import_of(manager_client):
+    def run(content: bytes) -> ImportJob:
+        file = SimpleUploadedFile("export.csv", content, content_type="text/csv")
+        response = manager_client.post(reverse("reports:reconcile"), {"file": file})
+        job = ImportJob.objects.get(pk=int(response["Location"].split("/")[-3]))
+        mapping = {"event_id": "Event ID", "feedback_type": "Type", "outcome": "Outcome", "time": "Time"}
+        manager_client.post(reverse("reports:reconcile_mapping", args=[job.pk]), mapping)
+        run_import.call(job.pk)
+        job.refresh_from_db()
+        return job
+
+    return run
+
+
 def counts(response) -> dict[str, str]:
     return {
         str(row["data-group"]): row.select("[data-count]")[0].get_text(strip=True)
@@ -164,6 +179,41 @@ def test_each_group_downloads_as_csv(manager_client, reconciled):
     assert rows[1][:5] == ["5af4b98aa8065fa3a79bf4b6", "return", "6", "success", "Invalid phone"]
     assert rows[1][6:8] == ["unconfirmed", "unconfirmed"]
     assert manager_client.get(reverse("reports:reconcile_group_csv", args=[reconciled.pk, "nope"])).status_code == 404
+
+
+def test_every_row_downloads_with_its_group_and_the_exports_other_columns(manager_client, reconciled):
+    response = manager_client.get(reverse("reports:reconcile_rows_csv", args=[reconciled.pk]))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert rows[0] == [
+        "row", "event_id", "type", "outcome", "reason", "time", "result", "group", "message", "Source", "Recipient"
+    ]  # fmt: skip
+    assert rows[5] == [
+        "6", "5af4b98aa8065fa3a79bf4b6", "return", "success", "Invalid phone", "2026-03-09T09:14:01+00:00", "read",
+        "confirmable", "", "AutoCover Direct", "Feedback Portal",
+    ]  # fmt: skip
+    assert [row[7] for row in rows[1:]] == [
+        "agree",
+        "agree",
+        "elsewhere",
+        "confirmable",
+        "confirmable",
+        "twice",
+        "twice",
+    ]
+
+
+def test_rows_that_could_not_be_read_are_listed_with_the_reason(manager_client, make_lead, run_import_of):
+    rows = SAMPLE.read_bytes() + b"not-an-id,return,success,,,,\n5af4b98aa8065fa3a79bf4c1,refund,success,,,,\n"
+    job = run_import_of(rows)
+
+    response = manager_client.get(reverse("reports:reconciliation", args=[job.pk]), {"group": "unread"})
+
+    assert counts(response)["unread"] == "2"
+    listed = [[td.get_text() for td in tr.select("td")] for tr in html(response).select("table.import-rows tbody tr")]
+    assert listed == [
+        ["9", "not-an-id", "“not-an-id” is not an event id (24 characters, 0-9 and a-f)."],
+        ["10", "5af4b98aa8065fa3a79bf4c1", "“refund” is neither a return nor a conversion."],
+    ]
 
 
 def test_while_it_runs_the_page_polls_its_progress(manager_client, sample_portal):
