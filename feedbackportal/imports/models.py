@@ -141,12 +141,21 @@ class ReconciliationFinding(models.Model):
     leadconduit_outcome = models.CharField(max_length=20, blank=True)
     portal_status = models.CharField("portal status when reconciled", max_length=20, blank=True)
     feedback = models.ForeignKey(
-        Feedback, on_delete=models.PROTECT, null=True, blank=True, related_name="reconciliation_findings"
+        Feedback,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reconciliation_findings",
+        db_index=False,  # finding_by_feedback starts with it
     )
 
     class Meta:
         ordering = ["job", "group", "id"]
-        indexes = [models.Index(fields=["job", "group", "id"], name="finding_by_group")]
+        indexes = [
+            models.Index(fields=["job", "group", "id"], name="finding_by_group"),
+            # Is this feedback in that reconciliation (the accepted ones the export lacks, month-end)?
+            models.Index(fields=["feedback", "job"], name="finding_by_feedback"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_group_display()}: {self.feedback_type} {self.event_id}"

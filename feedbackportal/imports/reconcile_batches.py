@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import reset_queries, transaction
 from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
@@ -192,7 +192,8 @@ def _store(job: ImportJob, keyed: list[tuple[tuple[str, str], list[ExportRow]]])
     for finding in findings:
         by_group.setdefault(finding.group, []).extend(all_rows[(finding.event_id, finding.feedback_type)])
     for group, numbers in by_group.items():
-        ImportRow.objects.filter(job=job, row_number__in=numbers).update(group=group)
+        ImportRow.objects.filter(job=job, result=RowResult.READ, row_number__in=numbers).update(group=group)
+    reset_queries()  # with DEBUG on, Django keeps every query's SQL: memory would grow with the file
 
 
 def _record(job: ImportJob, finding: Finding) -> ReconciliationFinding:

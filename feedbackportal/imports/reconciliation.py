@@ -114,13 +114,19 @@ def classify_batch(keyed: list[tuple[tuple[str, str], list[ExportRow]]]) -> list
 
 
 def _portal_feedback(keys: list[tuple[str, str]]) -> dict[tuple[str, str], list[Feedback]]:
-    wanted = Q()
-    for event_id, feedback_type in keys:
-        wanted |= Q(lead__event_id=event_id, feedback_type=feedback_type)
+    # By event id through the lead's unique index, the type checked here: an OR of (event id, type)
+    # pairs costs Django more to build than the database to run, and no index serves it.
+    wanted = set(keys)
     found: dict[tuple[str, str], list[Feedback]] = defaultdict(list)
-    sent = Feedback.objects.filter(wanted).exclude(status__in=NEVER_SENT).select_related("lead")
+    sent = (
+        Feedback.objects.filter(lead__event_id__in={event_id for event_id, _ in keys})
+        .exclude(status__in=NEVER_SENT)
+        .select_related("lead")
+    )
     for feedback in sent.order_by("-created_at", "-id"):
-        found[(feedback.lead.event_id, feedback.feedback_type)].append(feedback)
+        key = (feedback.lead.event_id, feedback.feedback_type)
+        if key in wanted:
+            found[key].append(feedback)
     return found
 
 
