@@ -46,6 +46,13 @@ RECONCILE_FIELDS = {
     "time": "Time",
 }
 REQUIRED_FIELDS = ("event_id", "feedback_type", "outcome")
+FIELD_NAMES = {
+    "event_id": "event id",
+    "feedback_type": "type",
+    "outcome": "outcome",
+    "reason": "reason",
+    "time": "time",
+}
 RECONCILE_ALIASES = {
     "event_id": ["eventid", "leadconduiteventid", "event", "recipienteventid"],
     "feedback_type": ["type", "feedbacktype", "eventtype", "kind"],
@@ -79,11 +86,11 @@ def import_reconciliation(job: ImportJob, reader: Iterator[list[str]]) -> None:
     for field, column in (job.column_mapping or {}).items():
         if field in RECONCILE_FIELDS and column:
             if column not in header:
-                raise ImportRefused(f"The file has no column “{column}” (mapped to {RECONCILE_FIELDS[field]}).")
+                raise ImportRefused(f"The file has no column “{column}” (mapped to the {FIELD_NAMES[field]}).")
             columns[field] = header.index(column)
     for field in REQUIRED_FIELDS:
         if field not in columns:
-            raise ImportRefused(f"No column is mapped to {RECONCILE_FIELDS[field].split(' (')[0].lower()}.")
+            raise ImportRefused(f"No column is mapped to the {FIELD_NAMES[field]}.")
     for batch in batches(reader, first_row=2, skip=job.processed, size=READ_BATCH_SIZE):
         with transaction.atomic():
             record_batch(job, _read_batch(job, header, columns, batch))

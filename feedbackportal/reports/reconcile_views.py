@@ -16,7 +16,12 @@ from feedbackportal.htmx import AuthedHttpRequest, HtmxHttpRequest
 from feedbackportal.imports.csv_reader import ImportRefused, csv_preview
 from feedbackportal.imports.forms import ColumnMappingForm, ConfirmFindingsForm, CsvUploadForm
 from feedbackportal.imports.models import FindingGroup, ImportJob, ImportKind, ImportStatus, RowResult
-from feedbackportal.imports.reconcile_batches import RECONCILE_FIELDS, REQUIRED_FIELDS, guess_reconcile_mapping
+from feedbackportal.imports.reconcile_batches import (
+    FIELD_NAMES,
+    RECONCILE_FIELDS,
+    REQUIRED_FIELDS,
+    guess_reconcile_mapping,
+)
 from feedbackportal.imports.reconciliation import (
     export_row_results,
     finding_page_details,
@@ -92,7 +97,8 @@ def result(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = _reconciliation(pk)
     if job.status == ImportStatus.MAPPING:
         return redirect("reports:reconcile_mapping", pk=job.pk)
-    context: dict[str, object] = {"job": job}
+    mapping = [(FIELD_NAMES.get(field, field), column) for field, column in job.column_mapping.items()]
+    context: dict[str, object] = {"job": job, "mapping": mapping}
     if job.status == ImportStatus.DONE:
         counts, still_unconfirmed = group_counts(job)
         group = request.GET.get("group", "")

@@ -106,6 +106,20 @@ def test_rows_that_cannot_be_matched_are_skipped_with_a_reason_each(tmp_path, ma
     ]
 
 
+def test_a_mapping_that_does_not_fit_the_file_stops_the_reconciliation_saying_why(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(csv_bytes([HEADER, [new_event_id(), "return", "success", "", "", ""]]))
+    for mapping, message in [
+        ({"event_id": "Event ID", "feedback_type": "Type"}, "No column is mapped to the outcome."),
+        (
+            {"event_id": "Event ID", "feedback_type": "Kind", "outcome": "Outcome"},
+            "The file has no column “Kind” (mapped to the type).",
+        ),
+    ]:
+        job = reconcile_file(path, mapping)
+        assert (job.status, job.error, job.rows.count()) == (ImportStatus.FAILED, message, 0)
+
+
 def test_an_accepted_feedback_of_the_exports_days_and_types_that_it_lacks_is_flagged(
     tmp_path, make_lead, return_reason, conversion_reason
 ):
