@@ -91,6 +91,8 @@ def upload_feedback(request: HttpRequest) -> HttpResponse:
 @permission_required(IMPORT, raise_exception=True)
 def detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.select_related("created_by", "source"), pk=pk)
+    if job.kind == ImportKind.RECONCILIATION:  # its groups are on its own page, under Reports
+        return redirect(job)
     if job.status == ImportStatus.MAPPING:
         return redirect("imports:mapping", pk=job.pk)
     rows = ImportRowFilter(request.GET, queryset=job.rows.select_related("lead").order_by("row_number"))

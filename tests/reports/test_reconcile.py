@@ -257,3 +257,12 @@ def test_an_agent_reaches_none_of_it(db, reconciled):
     assert [client.get(url).status_code for url in urls] == [403, 403, 403]
     assert client.post(reverse("reports:reconcile_confirm", args=[reconciled.pk])).status_code == 403
     assert Feedback.objects.filter(status=Status.UNCONFIRMED).count() == 1
+
+
+def test_the_imports_pages_send_a_reconciliation_to_its_own_page(manager_client, reconciled):
+    response = manager_client.get(reverse("imports:detail", args=[reconciled.pk]))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("reports:reconciliation", args=[reconciled.pk])
+    listed = html(manager_client.get(reverse("imports:list"))).select_one("table.imports td a")
+    assert listed is not None
+    assert listed["href"] == reverse("reports:reconciliation", args=[reconciled.pk])
