@@ -185,10 +185,11 @@ def confirm_from_export(*, finding: Finding, actor: User, reconciliation_label: 
 
 
 def reconciliation_confirm(
-    *, job: ImportJob, actor: User, finding_ids: Collection[int] | None = None
+    *, job: ImportJob, actor: User, finding_ids: Collection[int] | None = None, limit: int | None = None
 ) -> tuple[int, list[str]]:
     """Mark delivered every confirmable feedback of a finished reconciliation that is still unconfirmed
-    (or only the findings given), each with its export rows as evidence: "reconciliation N, row R".
+    (or only the findings given; at most `limit` of them), each with its export rows as evidence:
+    "reconciliation N, row R".
 
     Returns how many were marked, and a message for each one that could not be (it moved on meanwhile).
     """
@@ -198,7 +199,7 @@ def reconciliation_confirm(
     if finding_ids is not None:
         findings = findings.filter(pk__in=finding_ids)
     confirmed, problems = 0, []
-    for record in findings.order_by("pk"):
+    for record in findings.order_by("pk")[:limit]:
         finding = Finding(
             record.group,
             record.event_id,

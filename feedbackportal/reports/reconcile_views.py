@@ -38,6 +38,8 @@ IMPORT = "imports.import_data"
 RESOLVE = "feedback.resolve_feedback"
 FINDINGS_PAGE_SIZE = 100
 JOBS_SHOWN = 20
+# "Mark all delivered" works through this many per click, so a request stays well inside its timeout.
+CONFIRM_AT_ONCE = 500
 # The rows that could not be matched (no event id, an unknown type or outcome): listed like a group.
 UNREAD = "unread"
 UNREAD_LABEL = "Rows that could not be read"
@@ -108,6 +110,7 @@ def result(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             "counts": [(value, label, counts[value]) for value, label in FindingGroup.choices],
             "group": group,
             "still_unconfirmed": still_unconfirmed,
+            "confirm_at_once": min(still_unconfirmed, CONFIRM_AT_ONCE),
         }
         if group == UNREAD:
             unread = job.rows.filter(result=RowResult.SKIPPED).order_by("row_number")
@@ -150,9 +153,13 @@ def confirm(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     if finding_ids == []:
         messages.error(request, "Choose a row of this reconciliation to mark delivered.")
         return redirect(back)
-    confirmed, problems = reconciliation_confirm(job=job, actor=request.user, finding_ids=finding_ids)
+    confirmed, problems = reconciliation_confirm(
+        job=job, actor=request.user, finding_ids=finding_ids, limit=CONFIRM_AT_ONCE
+    )
     if confirmed:
-        messages.success(request, f"Marked {confirmed} delivered, with reconciliation {job.pk} as evidence.")
+        marked = f"Marked {confirmed} delivered, with reconciliation {job.pk} as evidence."
+        waiting = group_counts(job)[1] if finding_ids is None else 0
+        messages.success(request, f"{marked} {waiting} more to go: mark the rest." if waiting else marked)
     for problem in problems:
         messages.error(request, problem)
     if not confirmed and not problems:

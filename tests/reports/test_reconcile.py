@@ -12,6 +12,7 @@ from django.urls import reverse
 from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackAction, Status
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 from feedbackportal.imports.tasks import run_import
+from feedbackportal.reports import reconcile_views
 from tests.helpers import make_feedback
 from tests.reports.conftest import logged_in, member
 
@@ -155,6 +156,29 @@ def test_mark_all_delivered_empties_the_unconfirmed_queue_with_the_export_as_evi
     )
     assert not page.select("form.confirm-all")
     assert page.select_one("table.findings tbody tr td:last-child").get_text(strip=True) == "Marked delivered"
+
+
+def test_mark_all_delivered_works_through_a_large_group_a_bounded_piece_per_click(
+    manager_client, make_lead, return_reason, run_import_of, monkeypatch
+):
+    monkeypatch.setattr(reconcile_views, "CONFIRM_AT_ONCE", 2)
+    leads = [make_lead() for _ in range(3)]
+    for lead in leads:
+        make_feedback(lead, return_reason, status=Status.UNCONFIRMED)
+    job = run_import_of(
+        b"Event ID,Type,Outcome,Time\n" + b"".join(f"{lead.event_id},return,success,\n".encode() for lead in leads)
+    )
+    url = reverse("reports:reconcile_confirm", args=[job.pk])
+    page = html(manager_client.get(job.get_absolute_url()))
+    assert page.select_one("form.confirm-all button").get_text() == "Mark 2 of 3 delivered"
+
+    page = html(manager_client.post(url, follow=True))
+    assert page.select_one(".messages").get_text(strip=True) == (
+        f"Marked 2 delivered, with reconciliation {job.pk} as evidence. 1 more to go: mark the rest."
+    )
+    assert page.select_one("form.confirm-all button").get_text() == "Mark it delivered"
+    manager_client.post(url)
+    assert not Feedback.objects.filter(status=Status.UNCONFIRMED).exists()
 
 
 def test_one_row_can_be_marked_delivered(manager_client, reconciled):
