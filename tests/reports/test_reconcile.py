@@ -253,6 +253,14 @@ def test_while_it_runs_the_page_polls_its_progress(manager_client, sample_portal
     assert part.h1 is None  # the partial, not the page
 
 
+def test_once_every_row_is_read_the_page_says_it_is_matching(manager_client):
+    job = ImportJob.objects.create(
+        kind=ImportKind.RECONCILIATION, status=ImportStatus.RUNNING, total_rows=7, processed=7, file="x.csv"
+    )
+    page = html(manager_client.get(reverse("reports:reconciliation", args=[job.pk])))
+    assert page.select_one(".matching").get_text() == "Every row is read; matching them against the portal's feedback…"
+
+
 def test_the_result_page_makes_a_fixed_number_of_queries(manager_client, reconciled, django_assert_num_queries):
     url = reverse("reports:reconciliation", args=[reconciled.pk])
     # session, user, permissions (2), heartbeat, job, group counts, page count, page, export rows, leads, nav count
