@@ -178,5 +178,5 @@ def column_key(name: str) -> str:
 
 
 def is_header(kind: str, row: list[str]) -> bool:
-    # A lead file always has a header (the columns are mapped by name); LeadConduit's feedback file may not.
-    return kind == ImportKind.LEADS or not is_event_id(row[0].strip())
+    # Mapped files (leads, LeadConduit's export) always have a header; LeadConduit's feedback file may not.
+    return kind != ImportKind.FEEDBACK or not is_event_id(row[0].strip())

@@ -52,18 +52,41 @@ class FeedbackUploadForm(CsvUploadForm):
 
 
 class ColumnMappingForm(forms.Form):
-    """One choice per lead field: which column of the file holds it."""
+    """One choice per field (the lead fields unless others are given): which column of the file holds it."""
 
-    def __init__(self, *args: Any, header: list[str], **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        header: list[str],
+        fields: dict[str, str] | None = None,
+        required: tuple[str, ...] = ("event_id",),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         choices = [("", "— not imported —"), *((name, name) for name in header if name)]
-        for field in IMPORT_FIELDS:
+        labels = fields if fields is not None else {field: FIELD_LABELS[field] for field in IMPORT_FIELDS}
+        for field, label in labels.items():
             self.fields[field] = forms.ChoiceField(
-                label=FIELD_LABELS[field],
+                label=label,
                 choices=choices,
-                required=field == "event_id",
-                error_messages={"required": "Choose the column that holds the event id."},
+                required=field in required,
+                error_messages={
+                    "required": "Choose the column that holds the event id."
+                    if field == "event_id"
+                    else f"Choose the column that holds the {label.split(':')[0].split(' (')[0].lower()}."
+                },
             )
 
     def mapping(self) -> dict[str, str]:
         return {field: column for field, column in self.cleaned_data.items() if column}
+
+
+class ConfirmFindingsForm(forms.Form):
+    """A reconciliation's "Mark delivered": one finding (its id), or every confirmable one without the field."""
+
+    finding = forms.IntegerField(required=False, min_value=1)
+
+    def finding_ids(self) -> list[int] | None:
+        """The findings to confirm (None: all of them). Call after is_valid()."""
+        chosen = self.cleaned_data.get("finding")
+        return None if "finding" not in self.data else [chosen] if chosen else []

@@ -10,6 +10,7 @@ from feedbackportal.leads.models import Lead, Source
 class ImportKind(models.TextChoices):
     LEADS = "leads", "Leads"
     FEEDBACK = "feedback", "Bulk feedback"
+    RECONCILIATION = "reconciliation", "LeadConduit export reconciliation"
 
 
 class ImportStatus(models.TextChoices):
@@ -74,6 +75,8 @@ class ImportJob(models.Model):
         return f"{self.get_kind_display()} import #{self.pk} ({self.original_name})"
 
     def get_absolute_url(self) -> str:
+        if self.kind == ImportKind.RECONCILIATION:
+            return reverse("reports:reconciliation", kwargs={"pk": self.pk})
         return reverse("imports:detail", kwargs={"pk": self.pk})
 
     @property
@@ -111,6 +114,7 @@ class RowResult(models.TextChoices):
     CREATED = "created", "Created"
     UPDATED = "updated", "Updated"
     SKIPPED = "skipped", "Skipped"
+    READ = "read", "Read"  # a row of LeadConduit's export, matched against the portal
 
 
 class ImportRow(models.Model):
@@ -124,11 +128,73 @@ class ImportRow(models.Model):
     lead = models.ForeignKey(Lead, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     # The feedback a bulk-feedback row queued; feedback is the record of what was sent, never deleted.
     feedback = models.ForeignKey(Feedback, on_delete=models.PROTECT, null=True, blank=True, related_name="import_rows")
+    # A row of LeadConduit's export (reconciliation): what it said, and the group it fell in.
+    feedback_type = models.CharField(max_length=20, blank=True)
+    outcome = models.CharField(max_length=20, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    at = models.DateTimeField(null=True, blank=True)
+    extra = models.JSONField(default=dict, blank=True, help_text="The export's other columns, as they were.")
+    group = models.CharField(max_length=20, blank=True)
 
     class Meta:
         db_table = "leads_importrow"
         ordering = ["job", "row_number"]
-        indexes = [models.Index(fields=["job", "result", "row_number"], name="import_row_by_result")]
+        indexes = [
+            models.Index(fields=["job", "result", "row_number"], name="import_row_by_result"),
+            # When each month was last reconciled: only export rows have a time.
+            models.Index(fields=["at"], name="import_row_export_time", condition=models.Q(at__isnull=False)),
+            # Matching reads an export's rows by event id and type, key after key.
+            models.Index(
+                fields=["job", "event_id", "feedback_type", "row_number"],
+                name="import_row_export_key",
+                condition=models.Q(result="read"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Row {self.row_number}: {self.result}"
+
+
+class FindingGroup(models.TextChoices):
+    AGREE = "agree", "LeadConduit and the portal agree"
+    CONFIRMABLE = "confirmable", "LeadConduit has it, the portal says unconfirmed"
+    MISSING = "missing", "The portal says accepted, LeadConduit has none"
+    ELSEWHERE = "elsewhere", "LeadConduit has it, the portal never sent it"
+    TWICE = "twice", "LeadConduit has the same feedback twice"
+    DIFFERS = "differs", "The outcome differs"
+
+
+class ReconciliationFinding(models.Model):
+    """One feedback (event id and type) of a reconciliation: the group it fell in, with its export rows."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="findings")
+    group = models.CharField(max_length=20, choices=FindingGroup.choices)
+    event_id = models.CharField(max_length=100)
+    feedback_type = models.CharField(max_length=20)
+    # The export rows that are the evidence (a success row, or both rows billed twice); none when missing.
+    row_numbers = models.JSONField(default=list, blank=True)
+    leadconduit_outcome = models.CharField(max_length=20, blank=True)
+    portal_status = models.CharField("portal status when reconciled", max_length=20, blank=True)
+    feedback = models.ForeignKey(
+        Feedback,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reconciliation_findings",
+        db_index=False,  # finding_by_feedback starts with it
+    )
+
+    class Meta:
+        ordering = ["job", "group", "id"]
+        indexes = [
+            models.Index(fields=["job", "group", "id"], name="finding_by_group"),
+            # Is this feedback in that reconciliation (the accepted ones the export lacks, month-end)?
+            models.Index(fields=["feedback", "job"], name="finding_by_feedback"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_group_display()}: {self.feedback_type} {self.event_id}"
+
+    @property
+    def rows_text(self) -> str:
+        return ", ".join(str(number) for number in self.row_numbers)

@@ -15,6 +15,7 @@ from feedbackportal.imports.feedback_batches import import_feedback
 from feedbackportal.imports.feedback_preview import preview_feedback
 from feedbackportal.imports.lead_batches import import_leads
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
+from feedbackportal.imports.reconcile_batches import import_reconciliation
 
 
 def run_import(job: ImportJob, open_binary: OpenBinary) -> ImportJob:
@@ -75,6 +76,8 @@ def _import(job: ImportJob, open_binary: OpenBinary) -> None:
     with text_rows(open_binary) as reader:
         if job.kind == ImportKind.LEADS:
             import_leads(job, reader)
+        elif job.kind == ImportKind.RECONCILIATION:
+            import_reconciliation(job, reader)
         else:
             import_feedback(job, reader)
 

@@ -27,9 +27,10 @@ def import_job_create(
 ) -> ImportJob:
     """Record an import job, storing the uploaded file with the default storage.
 
-    A lead import waits for its column mapping (unless one is given); a feedback import is queued.
+    A lead import or a reconciliation waits for its column mapping (unless one is given); a feedback
+    import is queued.
     """
-    waiting = kind == ImportKind.LEADS and column_mapping is None
+    waiting = kind in (ImportKind.LEADS, ImportKind.RECONCILIATION) and column_mapping is None
     job = ImportJob(
         kind=kind,
         status=ImportStatus.MAPPING if waiting else ImportStatus.QUEUED,

@@ -101,6 +101,8 @@ def upload_feedback(request: HttpRequest) -> HttpResponse:
 def detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     people = ImportJob.objects.select_related("created_by", "source", "confirmed_by", "cancelled_by")
     job = get_object_or_404(people, pk=pk)
+    if job.kind == ImportKind.RECONCILIATION:  # its groups are on its own page, under Reports
+        return redirect(job)
     if job.status == ImportStatus.MAPPING:
         return redirect("imports:mapping", pk=job.pk)
     rows = ImportRowFilter(request.GET, queryset=job.rows.select_related("lead").order_by("row_number"))

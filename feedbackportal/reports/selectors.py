@@ -20,6 +20,7 @@ from feedbackportal.feedback.models import (
     ReasonChange,
     Status,
 )
+from feedbackportal.imports.reconciliation import confirmed_by_export
 from feedbackportal.leads.models import Lead
 
 # What counts as a return or conversion in the rates: what was (or may have been) recorded by
@@ -449,10 +450,22 @@ def reconciliation(month: date) -> list[dict]:
             pending=Count("pk", filter=Q(status__in=PENDING_STATUSES)),
             failed=Count("pk", filter=Q(status=Status.FAILED)),
             cancelled=Count("pk", filter=Q(status=Status.CANCELLED, outcome="")),
+            # LeadConduit's own export showed it as recorded (a finished reconciliation).
+            confirmed_by_export=Count("pk", filter=confirmed_by_export()),
         )
         .order_by()
     }
-    keys = ["submitted", *LEADCONDUIT_OUTCOMES, "refused", "confirmed", "unconfirmed", "pending", "failed", "cancelled"]
+    keys = [
+        "submitted",
+        *LEADCONDUIT_OUTCOMES,
+        "refused",
+        "confirmed",
+        "unconfirmed",
+        "pending",
+        "failed",
+        "cancelled",
+        "confirmed_by_export",
+    ]
     return [
         {"type": value, "label": label} | {key: rows.get(value, {}).get(key, 0) for key in keys}
         for value, label in FeedbackType.choices

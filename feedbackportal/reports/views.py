@@ -14,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.middleware import HtmxDetails
 
 from feedbackportal.feedback.caps import cap_use_by_source
+from feedbackportal.imports.reconciliation import last_reconciled
 from feedbackportal.reports.charts import report_charts, weekly_chart
 from feedbackportal.reports.export import history_rows
 from feedbackportal.reports.filters import audit_filter, history_filter
@@ -145,6 +146,7 @@ def month(request: HttpRequest) -> HttpResponse:
     context = {
         "month": first,
         "rows": rows,
+        "last_reconciled": last_reconciled(start_of(first), start_of(following)),
         "previous": previous,
         "following": following,
         "time_zone": settings.TIME_ZONE,

@@ -5,7 +5,8 @@ from bs4 import BeautifulSoup
 from django.urls import reverse
 from django.utils import timezone
 
-from feedbackportal.feedback.models import Status
+from feedbackportal.feedback.models import Feedback, Status
+from feedbackportal.imports.models import ImportJob, ImportKind, ImportRow, ImportStatus, ReconciliationFinding
 from tests.reports.conftest import at
 
 URL = reverse("reports:month")
@@ -59,6 +60,7 @@ def test_it_lays_out_the_month_like_leadconduits_report(manager_client, november
         "pending": "1",
         "failed": "1",
         "cancelled": "1",
+        "confirmed-by-export": "0",
     }
     assert cells(response, "conversion") == {
         "submitted": "2",
@@ -71,6 +73,7 @@ def test_it_lays_out_the_month_like_leadconduits_report(manager_client, november
         "pending": "0",
         "failed": "0",
         "cancelled": "0",
+        "confirmed-by-export": "0",
     }
     names = BeautifulSoup(response.content, "html.parser").select(".lc-names div")
     assert [name.get_text(" ", strip=True) for name in names][:3] == [
@@ -94,8 +97,9 @@ def test_it_links_to_the_months_around_and_defaults_to_this_one(manager_client, 
 
 
 def test_the_month_view_makes_a_fixed_number_of_queries(manager_client, november, django_assert_num_queries):
-    # session, user, permissions (2), worker heartbeat, the month's counts, the nav link's count
-    with django_assert_num_queries(7):
+    # session, user, permissions (2), worker heartbeat, the month's counts, when it was last reconciled,
+    # the nav link's count
+    with django_assert_num_queries(8):
         manager_client.get(URL, {"month": "2026-11"})
 
 
@@ -105,3 +109,64 @@ def test_a_month_at_the_edge_of_the_calendar_shows_this_month_instead(manager_cl
     assert response.status_code == 200
     heading = BeautifulSoup(response.content, "html.parser").h1.get_text()
     assert heading == f"Month-end reconciliation: {timezone.localdate():%B %Y}"
+
+
+def reconciliation(status: str = ImportStatus.DONE, *, rows_at: str, finished: str) -> ImportJob:
+    job = ImportJob.objects.create(
+        kind=ImportKind.RECONCILIATION, status=status, original_name="export.csv", finished_at=at(finished)
+    )
+    ImportRow.objects.create(job=job, row_number=2, result="read", at=at(rows_at))
+    return job
+
+
+def test_it_counts_per_type_what_leadconduits_export_confirmed(manager_client, add_feedback):
+    job = reconciliation(rows_at="2026-11-10 10:00", finished="2026-12-02 09:00")
+    unfinished = reconciliation(ImportStatus.RUNNING, rows_at="2026-11-10 10:00", finished="2026-12-03 09:00")
+
+    def answered(feedback_type: str, status: str, group: str | None, reconciled_by: ImportJob = job) -> Feedback:
+        when = at("2026-11-10 10:00")
+        feedback = add_feedback(feedback_type, status=status, created_at=when, answered_at=when)
+        if group:
+            ReconciliationFinding.objects.create(
+                job=reconciled_by, group=group, event_id=feedback.lead.event_id, feedback_type=feedback_type,
+                feedback=feedback, row_numbers=[2],
+            )  # fmt: skip
+        return feedback
+
+    answered("return", Status.ACCEPTED, "agree")
+    answered("return", Status.REJECTED, "agree")
+    answered("return", Status.ACCEPTED, "confirmable")  # marked delivered from the export
+    answered("return", Status.ACCEPTED, "differs")
+    answered("return", Status.ACCEPTED, None)
+    answered("return", Status.ACCEPTED, "agree", reconciled_by=unfinished)
+    conversion = answered("conversion", Status.ACCEPTED, "agree")
+    second = ImportJob.objects.create(kind=ImportKind.RECONCILIATION, status=ImportStatus.DONE, original_name="again")
+    ReconciliationFinding.objects.create(
+        job=second, group="agree", event_id="x", feedback_type="conversion", feedback=conversion
+    )  # reconciled twice, counted once
+
+    response = manager_client.get(URL, {"month": "2026-11"})
+
+    assert cells(response, "return")["confirmed-by-export"] == "3"
+    assert cells(response, "conversion")["confirmed-by-export"] == "1"
+
+
+def test_it_shows_when_the_month_was_last_reconciled(manager_client):
+    reconciliation(rows_at="2026-11-03 10:00", finished="2026-12-01 09:00")
+    latest = reconciliation(rows_at="2026-11-28 10:00", finished="2026-12-02 09:30")
+    reconciliation(ImportStatus.FAILED, rows_at="2026-11-28 10:00", finished="2026-12-03 09:00")
+    reconciliation(rows_at="2026-10-31 10:00", finished="2026-12-04 09:00")
+
+    page = BeautifulSoup(manager_client.get(URL, {"month": "2026-11"}).content, "html.parser")
+    last = page.select_one(".last-reconciled")
+    assert last is not None
+    assert last.get_text() == (
+        f"Last reconciled with LeadConduit's export: Dec 2, 2026 09:30 (reconciliation #{latest.pk})."
+    )
+    assert last.a is not None
+    assert last.a["href"] == latest.get_absolute_url()
+
+    page = BeautifulSoup(manager_client.get(URL, {"month": "2026-09"}).content, "html.parser")
+    never = page.select_one(".last-reconciled")
+    assert never is not None
+    assert never.get_text(" ", strip=True).startswith("Not reconciled with LeadConduit's export")

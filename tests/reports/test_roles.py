@@ -25,6 +25,7 @@ MANAGER_PAGES = [
     "reports:export",
     "reports:month",
     "reports:audit",
+    "reports:reconcile",
 ]
 ADMIN_PAGES = ["admin:index", "admin:feedback_reason_changelist", "admin:feedback_reasonchange_changelist"]
 ROLES = ["anonymous", "no role", "Agent", "Manager", "Admin"]

@@ -1,9 +1,11 @@
 """Demo data: leads with event ids, the sandbox's copy of those events, and one user per role."""
 
+import csv
 import math
 import random
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import Group, User
@@ -175,10 +177,10 @@ HISTORY_DAYS = 90
 # Past feedback: how often a lead was returned or converted, and how LeadConduit's answers fell.
 RETURN_SHARE, CONVERSION_SHARE = 0.22, 0.12
 RETURN_STATUSES = [
-    (Status.ACCEPTED, 70),
+    (Status.ACCEPTED, 66),
     (Status.REJECTED, 12),
     (Status.ERROR, 3),
-    (Status.UNCONFIRMED, 4),
+    (Status.UNCONFIRMED, 8),
     (Status.FAILED, 4),
     (Status.CANCELLED, 3),
 ]
@@ -193,6 +195,10 @@ DEMO_USERS = [
     ("admin", "Ada", "Admin", "Admin", "admin-demo-pass"),
 ]
 UNKNOWN_EVENTS = 12
+# LeadConduit's feedback export for the demo history, to try reconciliation on (Reports → Reconcile).
+DEMO_EXPORT = Path("var") / "demo" / "leadconduit-feedback-export.csv"
+EXPORT_HEADER = ["Event ID", "Type", "Outcome", "Reason", "Time", "Source", "Recipient"]
+ENTERED_ELSEWHERE = 2
 
 
 class Command(BaseCommand):
@@ -201,20 +207,30 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("--leads", type=int, default=300)
         parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument(
+            "--export-file",
+            type=Path,
+            default=None,
+            help=f"Where to write the sample LeadConduit export (default: {DEMO_EXPORT} in the project).",
+        )
 
-    def handle(self, *, leads: int, seed: int, **options) -> None:
+    def handle(self, *, leads: int, seed: int, export_file: Path | None, **options) -> None:
         if not settings.DEBUG:
             raise CommandError("seed_demo creates users with known passwords; it only runs with DEBUG on.")
         rng = random.Random(seed)
         with transaction.atomic():
             self._users()
             sources = self._sources()
-            if Lead.objects.exists():
+            seeded = not Lead.objects.exists()
+            if not seeded:
                 self.stdout.write("Demo leads already present; left as they are.")
             else:
                 self._wordings(sources)
                 self._leads(rng, leads, sources)
                 self._history(rng, sources)
+        export = export_file or settings.BASE_DIR / DEMO_EXPORT
+        if seeded or not export.exists():
+            self._export(export)
         unknown = SandboxEvent.objects.exclude(event_id__in=Lead.objects.values("event_id"))[:3]
         self.stdout.write("Event ids LeadConduit knows but the portal does not (try 'Feedback by event id'):")
         for event in unknown:
@@ -391,6 +407,71 @@ class Command(BaseCommand):
         )
         self.stdout.write(f"Seeded {len(feedbacks)} past feedbacks over {HISTORY_DAYS} days.")
 
+    def _export(self, path: Path) -> None:
+        """A feedback export as LeadConduit would give it for the demo history, with a little of everything
+        a reconciliation finds: most rows agree, the unconfirmed are there (all but one), one accepted
+        return is missing, one is billed twice, one shows another outcome, a few were entered elsewhere."""
+        rows: list[tuple[datetime, list[str]]] = []
+        answered = list(
+            Feedback.objects.exclude(status__in=[Status.FAILED, Status.CANCELLED])
+            .select_related("lead")
+            .order_by("created_at", "pk")
+        )
+        accepted = [feedback for feedback in answered if feedback.status == Status.ACCEPTED]
+        unconfirmed = [feedback for feedback in answered if feedback.status == Status.UNCONFIRMED]
+        middle = len(accepted) // 2
+        chosen: list[Feedback | None] = [*accepted[middle : middle + 3], None, None, None]
+        missing, twice, differs = chosen[:3]
+        never_arrived = unconfirmed[-1] if unconfirmed else None
+
+        def row(feedback: Feedback, outcome: str, reason: str, at: datetime) -> tuple[datetime, list[str]]:
+            lead = feedback.lead
+            return at, [
+                lead.event_id,
+                feedback.feedback_type,
+                outcome,
+                reason,
+                _stamp(at),
+                lead.source_name,
+                "Feedback Portal",
+            ]
+
+        for feedback in answered:
+            at = feedback.answered_at or feedback.created_at + timedelta(seconds=2)
+            if feedback in (missing, never_arrived):
+                continue
+            if feedback == differs:
+                rows.append(row(feedback, "failure", "Reason not allowed", at))
+            elif feedback.status in (Status.ACCEPTED, Status.UNCONFIRMED):
+                rows.append(row(feedback, "success", feedback.reason_text, at))
+                if feedback == twice:
+                    rows.append(row(feedback, "success", feedback.reason_text, at + timedelta(seconds=2)))
+            elif feedback.outcome:  # rejected, or an error LeadConduit recorded
+                rows.append(row(feedback, feedback.outcome, feedback.outcome_reason or feedback.status_message, at))
+        returned = Feedback.objects.filter(feedback_type="return").values("lead_id")
+        for lead in Lead.objects.exclude(pk__in=returned).order_by("received_at")[:ENTERED_ELSEWHERE]:
+            at = lead.received_at + timedelta(days=1)
+            rows.append(
+                (
+                    at,
+                    [
+                        lead.event_id,
+                        "return",
+                        "success",
+                        "Entered in LeadConduit",
+                        _stamp(at),
+                        lead.source_name,
+                        "LeadConduit UI",
+                    ],
+                )
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(EXPORT_HEADER)
+            writer.writerows(cells for _, cells in sorted(rows, key=lambda item: item[0]))
+        self.stdout.write(f"Wrote a sample LeadConduit export ({len(rows)} rows) to try reconciliation on: {path}")
+
     @staticmethod
     def _past(rng, lead, feedback_type, reason, text, statuses, agents, now) -> Feedback:
         status = rng.choices([s for s, _ in statuses], weights=[w for _, w in statuses])[0]
@@ -417,3 +498,8 @@ class Command(BaseCommand):
             created_at=created,
             answered_at=created + timedelta(seconds=rng.uniform(0.2, 3)) if outcome else None,
         )
+
+
+def _stamp(at: datetime) -> str:
+    """A time as LeadConduit's export writes it: UTC, to the second."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

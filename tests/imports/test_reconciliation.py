@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackAction, Status
 from feedbackportal.feedback.services import FeedbackRefused
-from feedbackportal.reports.reconciliation import ExportRow, confirm_from_export, reconcile
+from feedbackportal.imports.reconciliation import ExportRow, confirm_from_export, reconcile
 from tests.helpers import make_feedback
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "leadconduit_feedback_export.csv"
