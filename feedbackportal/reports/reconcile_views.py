@@ -9,7 +9,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.htmx import AuthedHttpRequest, HtmxHttpRequest
@@ -53,7 +53,7 @@ def _reconciliation(pk: int) -> ImportJob:
     return get_object_or_404(ImportJob.objects.select_related("created_by"), pk=pk, kind=ImportKind.RECONCILIATION)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @permission_required([VIEW_REPORTS, IMPORT], raise_exception=True)
 def upload(request: AuthedHttpRequest) -> HttpResponse:
     form = CsvUploadForm(request.POST or None, request.FILES or None)
@@ -65,7 +65,7 @@ def upload(request: AuthedHttpRequest) -> HttpResponse:
     return render(request, "reports/reconcile.html", context, status=422 if form.errors else 200)
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @permission_required([VIEW_REPORTS, IMPORT], raise_exception=True)
 def mapping(request: HttpRequest, pk: int) -> HttpResponse:
     job = _reconciliation(pk)
@@ -92,7 +92,7 @@ def mapping(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "reports/reconcile_mapping.html", context, status=422 if form.errors else 200)
 
 
-@require_GET
+@require_safe
 @vary_on_headers("HX-Request")
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def result(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -127,7 +127,7 @@ def result(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, template, context)
 
 
-@require_GET
+@require_safe
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def group_file(request: HttpRequest, pk: int, group: str) -> StreamingHttpResponse:
     job = _reconciliation(pk)
@@ -136,7 +136,7 @@ def group_file(request: HttpRequest, pk: int, group: str) -> StreamingHttpRespon
     return csv_download(group_rows(job, group), f"reconciliation-{job.pk}-{group}.csv")
 
 
-@require_GET
+@require_safe
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def rows_file(request: HttpRequest, pk: int) -> StreamingHttpResponse:
     job = _reconciliation(pk)

@@ -145,12 +145,20 @@ def every_url(make_lead, return_reason) -> dict[str, str]:
     lead = make_lead()
     feedback = make_feedback(lead, return_reason, status=Status.UNCONFIRMED, attempts=1)
     job = ImportJob.objects.create(kind=ImportKind.LEADS, status=ImportStatus.DONE, original_name="leads.csv")
+    reconciliation = ImportJob.objects.create(
+        kind=ImportKind.RECONCILIATION, status=ImportStatus.DONE, original_name="export.csv"
+    )
     samples = {
         "leads:detail": {"pk": lead.pk},
         "leads:intake": {"slug": "no-such-source"},
         "feedback:create": {"lead_pk": lead.pk},
         **{f"feedback:{name}": {"pk": feedback.pk} for name in ("status", "detail", "resend", "confirm", "cancel")},
         **{f"imports:{name}": {"pk": job.pk} for name in ("detail", "mapping", "results", "confirm", "cancel")},
+        **{
+            f"reports:{name}": {"pk": reconciliation.pk}
+            for name in ("reconciliation", "reconcile_mapping", "reconcile_confirm", "reconcile_rows_csv")
+        },
+        "reports:reconcile_group_csv": {"pk": reconciliation.pk, "group": "agree"},
     }
     urls = {}
     for name, pattern in walk(get_resolver().url_patterns):

@@ -73,6 +73,12 @@ ROUTES: dict[str, tuple[str, str]] = {
     "imports:results": (MANAGER, "GET"),
     "imports:confirm": (MANAGER, "POST"),
     "imports:cancel": (MANAGER, "POST"),
+    "reports:reconcile": (MANAGER, "GET"),
+    "reports:reconciliation": (MANAGER, "GET"),
+    "reports:reconcile_mapping": (MANAGER, "GET"),
+    "reports:reconcile_confirm": (MANAGER, "POST"),
+    "reports:reconcile_rows_csv": (MANAGER, "GET"),
+    "reports:reconcile_group_csv": (MANAGER, "GET"),
 }
 # The Django admin is one classified whole: the admin site lets in staff only (Admin role and
 # superusers) and checks each model's permissions itself; ADMIN_PAGES samples it above.
@@ -113,6 +119,9 @@ def urls(add_feedback) -> dict[str, str]:
 def route_urls(add_feedback) -> dict[str, str]:
     feedback = add_feedback(status=Status.FAILED)
     job = ImportJob.objects.create(kind=ImportKind.LEADS, status=ImportStatus.DONE, original_name="leads.csv")
+    reconciliation = ImportJob.objects.create(
+        kind=ImportKind.RECONCILIATION, status=ImportStatus.DONE, original_name="export.csv"
+    )
     kwargs = {
         "leads:detail": {"pk": feedback.lead.pk},
         "leads:intake": {"slug": "no-such-source"},
@@ -120,10 +129,18 @@ def route_urls(add_feedback) -> dict[str, str]:
         "feedback:create": {"lead_pk": feedback.lead.pk},
         **{name: {"pk": feedback.pk} for name in ROUTES if name.startswith("feedback:") and name[9:] in PK_VIEWS},
         **{name: {"pk": job.pk} for name in ROUTES if name.startswith("imports:") and name[8:] in PK_VIEWS},
+        **{name: {"pk": reconciliation.pk} for name in RECONCILIATION_VIEWS},
+        "reports:reconcile_group_csv": {"pk": reconciliation.pk, "group": "agree"},
     }
     return {name: reverse(name, kwargs=kwargs.get(name)) for name in ROUTES}
 
 
+RECONCILIATION_VIEWS = [
+    "reports:reconciliation",
+    "reports:reconcile_mapping",
+    "reports:reconcile_confirm",
+    "reports:reconcile_rows_csv",
+]
 PK_VIEWS = {"status", "detail", "resend", "confirm", "cancel", "mapping", "results"}
 
 
