@@ -1,5 +1,8 @@
 """Imports (managers): leads and bulk feedback from CSV files, run by the worker."""
 
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.files.storage import default_storage
@@ -60,6 +63,21 @@ def upload_leads(request: HttpRequest) -> HttpResponse:
 @permission_required(IMPORT, raise_exception=True)
 def mapping(request: HttpRequest, pk: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.select_related("source"), pk=pk, kind=ImportKind.LEADS)
+    return column_mapping_page(
+        request, job, template="imports/mapping.html", initial=lambda header: guess_mapping(header, job.source)
+    )
+
+
+def column_mapping_page(
+    request: HttpRequest,
+    job: ImportJob,
+    *,
+    template: str,
+    initial: Callable[[list[str]], dict[str, str]],
+    **form_options: Any,
+) -> HttpResponse:
+    """A job waiting for its column mapping: a preview of the file's first rows and a form; posted, it
+    starts the job. A file that cannot be previewed fails the job with the reason (never a 500)."""
     if job.status != ImportStatus.MAPPING:
         return redirect(job)
     name = job.file.name or ""
@@ -69,12 +87,12 @@ def mapping(request: HttpRequest, pk: int) -> HttpResponse:
         import_job_fail(job=job, message=exc.message)
         messages.error(request, exc.message)
         return redirect(job)
-    form = ColumnMappingForm(request.POST or None, header=header, initial=guess_mapping(header, job.source))
+    form = ColumnMappingForm(request.POST or None, header=header, initial=initial(header), **form_options)
     if request.method == "POST" and form.is_valid():
         import_job_start(job=job, column_mapping=form.mapping())
         return redirect(job)
     context = {"job": job, "form": form, "header": header, "sample": sample}
-    return render(request, "imports/mapping.html", context, status=422 if form.errors else 200)
+    return render(request, template, context, status=422 if form.errors else 200)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

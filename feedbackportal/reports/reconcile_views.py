@@ -4,7 +4,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.files.storage import default_storage
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -13,8 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from django.views.decorators.vary import vary_on_headers
 
 from feedbackportal.htmx import AuthedHttpRequest, HtmxHttpRequest
-from feedbackportal.imports.csv_reader import ImportRefused, csv_preview
-from feedbackportal.imports.forms import ColumnMappingForm, ConfirmFindingsForm, CsvUploadForm
+from feedbackportal.imports.forms import ConfirmFindingsForm, CsvUploadForm
 from feedbackportal.imports.models import FindingGroup, ImportJob, ImportKind, ImportStatus, RowResult
 from feedbackportal.imports.reconcile_batches import (
     FIELD_NAMES,
@@ -30,7 +28,8 @@ from feedbackportal.imports.reconciliation import (
     reconciliation_confirm,
     reconciliations,
 )
-from feedbackportal.imports.services import import_job_create, import_job_fail, import_job_start
+from feedbackportal.imports.services import import_job_create
+from feedbackportal.imports.views import column_mapping_page
 from feedbackportal.spreadsheet import csv_download
 
 VIEW_REPORTS = "feedback.view_reports"
@@ -68,28 +67,14 @@ def upload(request: AuthedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 @permission_required([VIEW_REPORTS, IMPORT], raise_exception=True)
 def mapping(request: HttpRequest, pk: int) -> HttpResponse:
-    job = _reconciliation(pk)
-    if job.status != ImportStatus.MAPPING:
-        return redirect(job)
-    name = job.file.name or ""
-    try:
-        header, sample = csv_preview(lambda: default_storage.open(name, "rb"))
-    except ImportRefused as exc:
-        import_job_fail(job=job, message=exc.message)
-        messages.error(request, exc.message)
-        return redirect(job)
-    form = ColumnMappingForm(
-        request.POST or None,
-        header=header,
+    return column_mapping_page(
+        request,
+        _reconciliation(pk),
+        template="reports/reconcile_mapping.html",
+        initial=guess_reconcile_mapping,
         fields=RECONCILE_FIELDS,
         required=REQUIRED_FIELDS,
-        initial=guess_reconcile_mapping(header),
     )
-    if request.method == "POST" and form.is_valid():
-        import_job_start(job=job, column_mapping=form.mapping())
-        return redirect(job)
-    context = {"job": job, "form": form, "header": header, "sample": sample}
-    return render(request, "reports/reconcile_mapping.html", context, status=422 if form.errors else 200)
 
 
 @require_safe

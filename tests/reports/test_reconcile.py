@@ -119,6 +119,21 @@ def test_a_mapping_without_the_outcome_is_refused_and_nothing_runs(manager_clien
     assert (job.status, job.task_id) == (ImportStatus.MAPPING, "")
 
 
+def test_a_reconciliation_waiting_for_its_mapping_can_be_cancelled(manager_client):
+    job = upload_sample(manager_client)
+    page = html(manager_client.get(reverse("reports:reconcile_mapping", args=[job.pk])))
+    cancel = page.select_one("form.cancel-form")
+    assert cancel["action"] == reverse("imports:cancel", args=[job.pk])
+
+    response = manager_client.post(cancel["action"])
+
+    assert response["Location"] == job.get_absolute_url()
+    job.refresh_from_db()
+    assert job.status == ImportStatus.CANCELLED
+    assert manager_client.get(reverse("reports:reconcile_mapping", args=[job.pk]))["Location"] == job.get_absolute_url()
+    assert "cancelled" in html(manager_client.get(job.get_absolute_url())).get_text().lower()
+
+
 def test_the_result_shows_every_group_with_its_count_and_lists_the_confirmable_first(manager_client, reconciled):
     response = manager_client.get(reverse("reports:reconciliation", args=[reconciled.pk]))
 
