@@ -1,6 +1,7 @@
 import itertools
 import socket
 import uuid
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -12,6 +13,7 @@ from feedbackportal.feedback.models import Reason
 from feedbackportal.leadconduit import client as leadconduit_client
 from feedbackportal.leads.models import Lead
 from feedbackportal.sandbox.models import SandboxEvent
+from tests.leadconduit.raw_http import RawServer, Respond
 
 _counter = itertools.count(1)
 
@@ -158,3 +160,19 @@ def run_worker():
         ).run()
 
     return run
+
+
+@pytest.fixture
+def raw_server(settings) -> Iterator[Callable[[Respond], RawServer]]:
+    """Start a RawServer with a respond function and point the LeadConduit client at it."""
+    servers: list[RawServer] = []
+
+    def start(respond: Respond) -> RawServer:
+        server = RawServer(respond)
+        servers.append(server)
+        settings.LEADCONDUIT_FEEDBACK_URL = server.url
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -3,10 +3,8 @@
 Each test does what the probe did against the running portal and checks what holds now.
 """
 
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from django.contrib.auth.models import User
@@ -18,7 +16,7 @@ from feedbackportal.feedback.services import submit_feedback
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 from feedbackportal.leadconduit import Classification, LeadConduitError, send_feedback
 from tests.helpers import make_feedback, reload
-from tests.leadconduit.raw_http import RawServer, Respond, hold_open
+from tests.leadconduit.raw_http import hold_open, one_byte_at_a_time, trickle
 from tests.reports.conftest import logged_in, member
 
 SOME_EVENT_ID = "5af4b98aa8065fa3a79bf4b3"
@@ -28,49 +26,18 @@ SLACK = 0.5  # seconds past the deadline a call may take to wind down
 # Item 5: a LeadConduit that trickles its status line and headers
 
 
-def trickle_status_line_and_headers(conn: socket.socket, stopping: threading.Event) -> None:
-    """What the probe's server did: the reply one byte a time, each well inside the read timeout."""
-    for byte in b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n" + b"X-Stall: 1\r\n" * 200:
-        if stopping.is_set():
-            return
-        try:
-            conn.sendall(bytes([byte]))
-        except OSError:
-            return
-        time.sleep(0.05)
-
-
-def trickle_body(conn: socket.socket, stopping: threading.Event) -> None:
-    conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
-    for _ in range(200):
-        if stopping.is_set():
-            return
-        try:
-            conn.sendall(b" ")
-        except OSError:
-            return
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def hostile_leadconduit(settings) -> Iterator[Callable[[Respond], RawServer]]:
-    servers: list[RawServer] = []
-
-    def start(respond: Respond) -> RawServer:
-        server = RawServer(respond)
-        servers.append(server)
-        settings.LEADCONDUIT_FEEDBACK_URL = server.url
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+HEAD_201 = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+# What the probe's server did: the reply one byte a time, each well inside the read timeout.
+trickle_status_line_and_headers = trickle(
+    one_byte_at_a_time(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n" + b"X-Stall: 1\r\n" * 200)
+)
+trickle_body = trickle([b" "] * 200, first=HEAD_201)
 
 
 @pytest.mark.parametrize("respond", [trickle_status_line_and_headers, hold_open, trickle_body])
-def test_a_stalling_leadconduit_never_holds_a_call_past_its_deadline(hostile_leadconduit, settings, respond):
+def test_a_stalling_leadconduit_never_holds_a_call_past_its_deadline(raw_server, settings, respond):
     settings.LEADCONDUIT_TIMEOUT = 0.5
-    server = hostile_leadconduit(respond)
+    server = raw_server(respond)
     started = time.monotonic()
     with pytest.raises(LeadConduitError) as caught:
         send_feedback(SOME_EVENT_ID, "return", "Wrong number")
@@ -82,10 +49,10 @@ def test_a_stalling_leadconduit_never_holds_a_call_past_its_deadline(hostile_lea
 
 @pytest.mark.django_db(transaction=True)
 def test_a_feedback_stalled_by_trickled_headers_waits_unconfirmed_and_frees_the_worker(
-    hostile_leadconduit, settings, make_lead, return_reason, run_worker
+    raw_server, settings, make_lead, return_reason, run_worker
 ):
     settings.LEADCONDUIT_TIMEOUT = 0.5
-    hostile_leadconduit(trickle_status_line_and_headers)
+    raw_server(trickle_status_line_and_headers)
     feedback = submit_feedback(lead=make_lead(), feedback_type="return", reason=return_reason)
     started = time.monotonic()
     run_worker()

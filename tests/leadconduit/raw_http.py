@@ -2,7 +2,8 @@
 
 import socket
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 
 Respond = Callable[[socket.socket, threading.Event], None]
 
@@ -74,3 +75,26 @@ def hold_open(conn: socket.socket, stopping: threading.Event) -> bool:
         except OSError:
             return True
     return False
+
+
+def trickle(pieces: Iterable[bytes], *, first: bytes = b"", wait: float = 0.0, pause: float = 0.05) -> Respond:
+    """A reply that stalls: after ``wait`` seconds ``first`` at once, then each piece ``pause`` apart,
+    until the pieces run out, the client hangs up or the test ends."""
+
+    def respond(conn: socket.socket, stopping: threading.Event) -> None:
+        time.sleep(wait)
+        try:
+            conn.sendall(first)
+            for piece in pieces:
+                if stopping.is_set():
+                    return
+                conn.sendall(piece)
+                time.sleep(pause)
+        except OSError:
+            return
+
+    return respond
+
+
+def one_byte_at_a_time(data: bytes) -> list[bytes]:
+    return [bytes([byte]) for byte in data]

@@ -23,7 +23,7 @@ from feedbackportal.leadconduit import (
 )
 from feedbackportal.leadconduit.client import MAX_BODY_BYTES, USER_AGENT, reset_session
 from feedbackportal.sandbox.models import SandboxCall
-from tests.leadconduit.raw_http import hold_open, read_request
+from tests.leadconduit.raw_http import hold_open, one_byte_at_a_time, read_request, trickle
 
 live = pytest.mark.django_db(transaction=True)
 
@@ -39,6 +39,8 @@ ACCEPTS = {"json": "application/json", "xml": "text/xml"}
 REPLY_TYPES = {"json": "application/json; charset=utf-8", "xml": "text/xml; charset=utf-8"}
 SOME_EVENT_ID = "5af4b98aa8065fa3a79bf4b3"
 NOT_ACCEPTABLE = "Not capable of generating content according to the Accept header"
+
+HEAD_201 = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
 
 
 @pytest.fixture
@@ -361,18 +363,7 @@ def test_it_stops_reading_an_undeclared_huge_body_without_waiting_for_its_end(ra
 def test_it_gives_up_on_a_body_that_trickles_in_past_its_deadline(raw_server, settings):
     settings.LEADCONDUIT_TIMEOUT = 0.2  # each byte comes in time; the whole body never does
 
-    def trickle(conn: socket.socket, stopping: threading.Event) -> None:
-        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
-        for _ in range(100):
-            if stopping.is_set():
-                return
-            try:
-                conn.sendall(b" ")
-            except OSError:
-                return
-            time.sleep(0.05)
-
-    server = raw_server(trickle)
+    server = raw_server(trickle([b" "] * 100, first=HEAD_201))
     started = time.monotonic()
     error = failure_of()
     assert time.monotonic() - started < 3  # the trickle would last 5 s
@@ -496,17 +487,10 @@ def test_it_applies_the_size_limit_to_the_decompressed_reply(raw_server):
 # A hard deadline on the whole call, whatever the server does
 
 
-def trickle_head(conn: socket.socket, stopping: threading.Event) -> None:
-    """Send a status line and headers one byte at a time, each in time for the read timeout, never ending."""
-    head = b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n" + b"X-Padding: 0\r\n" * 100
-    for byte in head:
-        if stopping.is_set():
-            return
-        try:
-            conn.sendall(bytes([byte]))
-        except OSError:
-            return
-        time.sleep(0.05)
+# A status line and headers one byte at a time, each in time for the read timeout, never ending.
+trickle_head = trickle(
+    one_byte_at_a_time(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\n" + b"X-Padding: 0\r\n" * 100)
+)
 
 
 def test_it_gives_up_on_a_status_line_and_headers_that_trickle_in_past_its_deadline(raw_server, settings):
@@ -535,19 +519,7 @@ def test_it_gives_up_on_a_server_that_never_answers_within_its_deadline(raw_serv
 def test_it_keeps_the_deadline_for_the_whole_call_not_each_part(raw_server, settings):
     settings.LEADCONDUIT_TIMEOUT = 0.6
 
-    def slow_head_then_trickled_body(conn: socket.socket, stopping: threading.Event) -> None:
-        time.sleep(0.4)  # in time for the read timeout
-        conn.sendall(b"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n")
-        for _ in range(40):
-            if stopping.is_set():
-                return
-            try:
-                conn.sendall(b" ")
-            except OSError:
-                return
-            time.sleep(0.05)
-
-    raw_server(slow_head_then_trickled_body)
+    raw_server(trickle([b" "] * 40, first=HEAD_201, wait=0.4))  # the head in time for the read timeout
     started = time.monotonic()
     error = failure_of()
     assert time.monotonic() - started < 0.6 + 0.5
