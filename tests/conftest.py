@@ -13,6 +13,7 @@ from feedbackportal.feedback.models import Reason
 from feedbackportal.leadconduit import client as leadconduit_client
 from feedbackportal.leads.models import Lead
 from feedbackportal.sandbox.models import SandboxEvent
+from tests.helpers import logged_in, member
 from tests.leadconduit.raw_http import RawServer, Respond
 
 _counter = itertools.count(1)
@@ -176,3 +177,14 @@ def raw_server(settings) -> Iterator[Callable[[Respond], RawServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def admin_member(db) -> User:
+    """A user in the Admin role who is not a superuser."""
+    return member("admin1", "Admin", first_name="Ada", last_name="Admin")
+
+
+@pytest.fixture
+def admin_member_client(admin_member) -> Client:
+    return logged_in(admin_member)

@@ -3,7 +3,9 @@
 import threading
 from datetime import timedelta
 
+from django.contrib.auth.models import Group, User
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
@@ -58,3 +60,16 @@ def at_once(*calls) -> list:
     for thread in threads:
         thread.join(timeout=60)
     return results
+
+
+def member(username: str, role: str, **fields) -> User:
+    """A user (password "pw") in one of the roles: Agent, Manager or Admin."""
+    user = User.objects.create_user(username, password="pw", **fields)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def logged_in(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client

@@ -9,7 +9,7 @@ from django.views.defaults import server_error
 
 from feedbackportal.feedback.models import Feedback
 from feedbackportal.urls import urlpatterns as portal_urlpatterns
-from tests.reports.conftest import logged_in, member
+from tests.helpers import logged_in, member
 
 
 def boom(request: HttpRequest) -> HttpResponse:

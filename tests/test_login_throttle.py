@@ -11,7 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from feedbackportal.throttle import client_ip
-from tests.reports.conftest import logged_in, member
+from tests.helpers import logged_in, member
 from tests.test_settings import run_django
 
 LIMIT = 5  # LOGIN_FAILURE_LIMIT's default

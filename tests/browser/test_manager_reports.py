@@ -10,7 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from feedbackportal.feedback.models import Feedback, FeedbackType, Reason, Status
-from tests.reports.conftest import member
+from tests.helpers import member
 
 
 @pytest.mark.browser

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 from django.urls import reverse
 
-from tests.reports.conftest import logged_in, member
+from tests.helpers import member
 
 ROLE_NAMES = {"Agent", "Manager", "Admin"}
 
@@ -42,16 +42,6 @@ def input_names(response) -> set[str]:
     form = page.select_one("form#user_form")
     assert form is not None
     return {str(field["name"]) for field in form.select("input[name], select[name], textarea[name]")}
-
-
-@pytest.fixture
-def admin_member(db) -> User:
-    return member("admin1", "Admin", first_name="Ada", last_name="Admin")
-
-
-@pytest.fixture
-def admin_member_client(admin_member) -> Client:
-    return logged_in(admin_member)
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ from django.urls import reverse
 from feedbackportal.feedback.models import Feedback, Status
 from feedbackportal.leads.models import Lead
 from tests.feedback.test_user_admin import form_data
-from tests.helpers import make_feedback
-from tests.reports.conftest import logged_in, member
+from tests.helpers import logged_in, make_feedback, member
 
 WRONG_PASSWORDS = 200
 

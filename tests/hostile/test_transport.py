@@ -15,9 +15,8 @@ from feedbackportal.feedback.models import DeliveryAttempt, Status
 from feedbackportal.feedback.services import submit_feedback
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 from feedbackportal.leadconduit import Classification, LeadConduitError, send_feedback
-from tests.helpers import make_feedback, reload
+from tests.helpers import logged_in, make_feedback, member, reload
 from tests.leadconduit.raw_http import hold_open, one_byte_at_a_time, trickle
-from tests.reports.conftest import logged_in, member
 
 SOME_EVENT_ID = "5af4b98aa8065fa3a79bf4b3"
 SLACK = 0.5  # seconds past the deadline a call may take to wind down

@@ -5,7 +5,6 @@ from django.urls import reverse
 
 from feedbackportal.leads.admin import LeadAdmin
 from feedbackportal.leads.models import Lead
-from tests.reports.conftest import admin_member, admin_member_client  # noqa: F401
 
 
 def test_the_lead_list_never_counts_or_scans_the_whole_table():
@@ -16,7 +15,7 @@ def test_the_lead_list_never_counts_or_scans_the_whole_table():
     assert "source_name" not in lead_admin.list_filter
 
 
-def test_the_lead_list_searches_like_the_agents(admin_member_client, make_lead):  # noqa: F811
+def test_the_lead_list_searches_like_the_agents(admin_member_client, make_lead):
     mary = make_lead(first_name="Mary", last_name="Smith", phone="512-555-0101")
     make_lead(first_name="Joe", last_name="Blow", phone="512-555-0202")
     url = reverse("admin:leads_lead_changelist")

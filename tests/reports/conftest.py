@@ -2,34 +2,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 import pytest
-from django.contrib.auth.models import Group, User
-from django.test import Client
 from django.utils import timezone
 
 from feedbackportal.feedback.models import Feedback, FeedbackType, Reason, Status
 from feedbackportal.leads.models import Lead
-
-
-def member(username: str, role: str, **fields) -> User:
-    user = User.objects.create_user(username, password="pw", **fields)
-    user.groups.add(Group.objects.get(name=role))
-    return user
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def admin_member(db) -> User:
-    return member("admin1", "Admin", first_name="Ada", last_name="Admin")
-
-
-@pytest.fixture
-def admin_member_client(admin_member) -> Client:
-    return logged_in(admin_member)
 
 
 def at(text: str) -> datetime:

@@ -13,8 +13,7 @@ from feedbackportal.feedback.models import ActionKind, Feedback, FeedbackAction,
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 from feedbackportal.imports.tasks import run_import
 from feedbackportal.reports import reconcile_views
-from tests.helpers import make_feedback
-from tests.reports.conftest import logged_in, member
+from tests.helpers import logged_in, make_feedback, member
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "leadconduit_feedback_export.csv"
 SAMPLE_PORTAL = {"b3": Status.ACCEPTED, "b4": Status.REJECTED, "b6": Status.UNCONFIRMED, "b7": Status.ACCEPTED}

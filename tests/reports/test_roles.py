@@ -14,7 +14,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, path, reverse
 from feedbackportal.feedback.models import Feedback, Status
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 from feedbackportal.urls import urlpatterns as portal_urlpatterns
-from tests.reports.conftest import logged_in, member
+from tests.helpers import logged_in, member
 
 AGENT_PAGES = ["leads:search", "feedback:for_event", "leads:detail"]
 MANAGER_PAGES = [
