@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from feedbackportal.feedback.models import Feedback
 
-# LeadConduit usually answers within a few hundred milliseconds of the worker sending it.
-POLL_BACKOFF_MS = (100, 200, 300, 500, 1000, 2000)
+# The worker usually has LeadConduit's answer recorded 100-300 ms after a feedback comes due: poll
+# densely then, and back off for one that takes longer (retries, a slow LeadConduit), capped at 2 s.
+POLL_BACKOFF_MS = (100, 100, 200, 300, 500, 1000, 2000)
 # After the undo window, the worker needs a moment to claim and send it.
 WINDOW_END_SLACK_MS = 50
 MAX_POLLS = 10_000
