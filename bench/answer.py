@@ -156,10 +156,12 @@ def print_server_side(undo_seconds: int) -> None:
     from feedbackportal.feedback.models import DeliveryAttempt
 
     picked, called = [], []
-    for attempt in DeliveryAttempt.objects.select_related("feedback").filter(finished_at__isnull=False):
-        due = attempt.feedback.created_at.timestamp() + undo_seconds
-        picked.append((attempt.started_at.timestamp() - due) * 1000)
-        called.append((attempt.finished_at.timestamp() - attempt.started_at.timestamp()) * 1000)
+    rows = DeliveryAttempt.objects.values_list("feedback__created_at", "started_at", "finished_at")
+    for created, started, ended in rows:
+        if ended is None:
+            continue
+        picked.append((started.timestamp() - created.timestamp() - undo_seconds) * 1000)
+        called.append((ended.timestamp() - started.timestamp()) * 1000)
     connections.close_all()
     if picked:
         print(
