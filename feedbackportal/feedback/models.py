@@ -208,6 +208,12 @@ class Feedback(models.Model):
         return max(0, math.ceil((self.next_attempt_at - timezone.now()).total_seconds()))
 
     @property
+    def _waits_for_a_worker(self) -> bool:
+        # Counted from the end of its undo window, if it had one: until then it is not due.
+        due_since = max(self.updated_at, self.next_attempt_at or self.updated_at)
+        return timezone.now() - due_since > QUEUED_PATIENCE
+
+    @property
     def is_live(self) -> bool:
         """It blocks another feedback of its type for its lead: sent, being sent, or possibly sent."""
         return self.status in LIVE_STATUSES
@@ -236,9 +242,7 @@ class Feedback(models.Model):
         match self.status:
             case Status.QUEUED if self.undo_seconds_left:
                 return f"Sending in {self.undo_seconds_left} s."
-            case Status.QUEUED if timezone.now() - max(self.updated_at, self.next_attempt_at or self.updated_at) > (
-                QUEUED_PATIENCE
-            ):
+            case Status.QUEUED if self._waits_for_a_worker:
                 return "Saved; waiting for the delivery worker to send it. Nothing to do, do not submit it again."
             case Status.QUEUED:
                 return "Queued. Sending to LeadConduit…"

@@ -117,6 +117,17 @@ def test_the_send_feedback_command_sends_at_once_whatever_the_window(sandbox_url
     assert SandboxCall.objects.filter(event_id=event.event_id).count() == 1
 
 
+@pytest.mark.django_db
+def test_a_feedback_just_out_of_a_long_window_is_not_said_to_wait_for_a_worker(returned):
+    now = timezone.now()
+    Feedback.objects.filter(pk=returned.pk).update(
+        updated_at=now - timedelta(minutes=10), next_attempt_at=now - timedelta(seconds=5)
+    )
+    assert reload(returned).agent_message == "Queued. Sending to LeadConduit…"
+    Feedback.objects.filter(pk=returned.pk).update(next_attempt_at=now - timedelta(minutes=1))
+    assert reload(returned).agent_message.startswith("Saved; waiting for the delivery worker")
+
+
 # ---- Undo
 
 
