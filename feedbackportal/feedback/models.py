@@ -99,10 +99,8 @@ class Transition:
     comment_required_from: tuple[Status, ...]
 
 
-# The one table of a manager's resolution actions, in display order. An agent's undo (ActionKind.UNDONE,
-# services.undo_feedback) is not one of them: it has its own rule (never attempted, own feedback).
-# Resending an unconfirmed feedback needs a comment (it may already be in LeadConduit, which bills
-# every call); a failed one certainly is not.
+# The one table of actions on a feedback, in display order. Resending an unconfirmed feedback needs a
+# comment (it may already be in LeadConduit, which bills every call); a failed one certainly is not.
 TRANSITIONS: dict[str, Transition] = {
     ActionKind.RESENT: Transition(
         from_statuses=(Status.UNCONFIRMED, Status.FAILED),
@@ -119,6 +117,8 @@ TRANSITIONS: dict[str, Transition] = {
         to_status=Status.CANCELLED,
         comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.QUEUED, Status.RETRYING),
     ),
+    # The agent's own undo (services.undo_feedback), which also needs it never attempted and theirs.
+    ActionKind.UNDONE: Transition(from_statuses=(Status.QUEUED,), to_status=Status.CANCELLED, comment_required_from=()),
 }
 
 

@@ -148,9 +148,11 @@ def undo_feedback(*, feedback: Feedback, actor: User) -> Feedback:
     """
     if feedback.agent_id != actor.pk and not actor.has_perm("feedback.resolve_feedback"):
         raise FeedbackRefused("Only the agent who sent it, or a manager, can undo it.")
+    transition = TRANSITIONS[ActionKind.UNDONE]
+    unsent = Feedback.objects.filter(pk=feedback.pk, status__in=transition.from_statuses, attempt_count=0)
     with transaction.atomic():
-        undone = Feedback.objects.filter(pk=feedback.pk, status=Status.QUEUED, attempt_count=0).update(
-            status=Status.CANCELLED,
+        undone = unsent.update(
+            status=transition.to_status,
             status_message=f"{UNDONE_BY}{display_name(actor)} before it was sent; nothing reached LeadConduit."[:500],
             next_attempt_at=None,
             updated_at=timezone.now(),
@@ -161,7 +163,7 @@ def undo_feedback(*, feedback: Feedback, actor: User) -> Feedback:
                 actor=actor,
                 action=ActionKind.UNDONE,
                 from_status=Status.QUEUED,
-                to_status=Status.CANCELLED,
+                to_status=transition.to_status,
             )
     current = Feedback.objects.filter(pk=feedback.pk).first()
     if current is None:
@@ -178,7 +180,12 @@ def undo_feedback(*, feedback: Feedback, actor: User) -> Feedback:
 # ---- Resolution: what a manager does with feedback LeadConduit did not confirm
 
 COMMENT_LIMIT = 2000
-DONE = {ActionKind.RESENT: "resent", ActionKind.CONFIRMED: "marked as delivered", ActionKind.CANCELLED: "cancelled"}
+DONE = {
+    ActionKind.RESENT: "resent",
+    ActionKind.CONFIRMED: "marked as delivered",
+    ActionKind.CANCELLED: "cancelled",
+    ActionKind.UNDONE: "undone",
+}
 
 
 def resolve_feedback(*, feedback: Feedback, actor: User, action: str, comment: str = "") -> Feedback:
