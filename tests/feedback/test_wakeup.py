@@ -11,7 +11,7 @@ from django.db import connection, connections, transaction
 
 from feedbackportal.feedback.models import Feedback, Status
 from feedbackportal.feedback.services import submit_feedback
-from feedbackportal.feedback.wakeup import WAKE_CHANNEL, wait_for_work
+from feedbackportal.feedback.wakeup import WAKE_CHANNEL, Doorbell, wait_for_work
 from feedbackportal.health.models import WorkerHeartbeat
 from tests.feedback.test_worker_process import database_url, start_worker, status_of, wait_for
 
@@ -59,6 +59,40 @@ def test_with_nothing_to_do_it_waits_its_longest():
     thread.join(timeout=LONG)
     assert len(waited) == 1
     assert waited[0] >= 0.29
+
+
+def test_of_a_processs_idle_threads_one_waits_on_the_database_and_wakes_as_many_as_there_is_work_for():
+    doorbell = Doorbell(threads=5)
+    work = threading.Event()  # set: two tasks became ready
+    lock = threading.Lock()
+    looking = {"now": 0, "most": 0}
+    woken: list[bool] = []
+
+    def look(seconds: float) -> int:
+        with lock:
+            looking["now"] += 1
+            looking["most"] = max(looking["most"], looking["now"])
+        try:
+            if work.wait(timeout=seconds):
+                work.clear()
+                return 2
+            return 0
+        finally:
+            with lock:
+                looking["now"] -= 1
+
+    threads = [threading.Thread(target=lambda: woken.append(doorbell.wait(longest=1.5, look=look))) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)
+    assert woken == []
+    work.set()
+    time.sleep(0.3)
+    assert woken == [True, True]  # the one that waited, and one it woke for the second task
+    for thread in threads:
+        thread.join(timeout=LONG)
+    assert woken == [True, True, False, False, False]
+    assert looking["most"] == 1  # never two threads waiting on the database at once
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="LISTEN/NOTIFY is PostgreSQL's")

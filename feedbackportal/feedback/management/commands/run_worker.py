@@ -11,7 +11,7 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from feedbackportal.feedback.sweeper import sweep
-from feedbackportal.feedback.wakeup import WakingWorker
+from feedbackportal.feedback.wakeup import Doorbell, WakingWorker
 from feedbackportal.health.models import WorkerHeartbeat, beat
 
 logger = logging.getLogger("feedbackportal.worker")
@@ -67,11 +67,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Delivery worker {worker_id} started ({concurrency} at a time).")
         try:
             if concurrency == 1:
-                worker = _worker(worker_id, interval, poll)
+                worker = _worker(worker_id, interval, poll, Doorbell(threads=1))
                 worker.configure_signals()
                 worker.run()
             else:
-                _run_threads([_worker(f"{worker_id[:59]}-{n}", interval, poll) for n in range(concurrency)])
+                doorbell = Doorbell(threads=concurrency)  # one idle thread waits on the database for all
+                _run_threads([_worker(f"{worker_id[:59]}-{n}", interval, poll, doorbell) for n in range(concurrency)])
         finally:
             stop.set()
             keeper.join(timeout=5)
@@ -93,10 +94,11 @@ class Command(BaseCommand):
             connections.close_all()
 
 
-def _worker(worker_id: str, interval: float, poll: float) -> Worker:
+def _worker(worker_id: str, interval: float, poll: float, doorbell: Doorbell) -> Worker:
     return WakingWorker(
         longest_wait=interval,
         poll=min(poll, interval),
+        doorbell=doorbell,
         queue_names=["default"],
         backend_name="default",
         startup_delay=False,
