@@ -44,6 +44,8 @@ test-postgres: install
 bench: install
 	DEBUG=true $(PY) -m bench
 	DEBUG=true $(PY) -m bench --imports
+	$(PY) -m bench.answer --database sqlite
+	BENCH_PG=$(or $(BENCH_PG),$(PG_URL:/feedbackportal=)) $(PY) -m bench.answer --database postgres
 
 # 1M leads + 1M feedbacks in a PostgreSQL database of its own (dropped afterwards), served by gunicorn.
 bench-scale: install

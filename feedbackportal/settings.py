@@ -57,6 +57,8 @@ LEADCONDUIT_RESEND_UNKNOWN = env_bool("LEADCONDUIT_RESEND_UNKNOWN", default=Fals
 WORKER_STALE_SECONDS = env_int("WORKER_STALE_SECONDS", 60, minimum=5)
 # How long a queued feedback may wait without a live task before the sweeper enqueues it again.
 SWEEP_GRACE_SECONDS = env_int("SWEEP_GRACE_SECONDS", 60, minimum=1)
+# An agent's feedback waits this long before the worker may send it, so a slip can be undone; 0 sends at once.
+FEEDBACK_UNDO_SECONDS = env_int("FEEDBACK_UNDO_SECONDS", 5, minimum=0)
 # CSV imports: a file wider or with longer rows than this is refused before anything is built from
 # it (a hostile or broken file must not take a web worker or the worker down).
 IMPORT_MAX_COLUMNS = env_int("IMPORT_MAX_COLUMNS", 200, minimum=1)

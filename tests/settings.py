@@ -6,6 +6,8 @@ import tempfile
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("LEADCONDUIT_TIMEOUT", "2")
 os.environ.setdefault("LEADCONDUIT_RETRY_BASE_SECONDS", "1")
+# Most tests deliver right after submitting; the undo window's own tests set a window.
+os.environ.setdefault("FEEDBACK_UNDO_SECONDS", "0")
 
 from feedbackportal.settings import *  # noqa: F403
 from feedbackportal.settings import BASE_DIR, DATABASES

@@ -42,7 +42,9 @@ def deliver_feedback(feedback_id: int, *, enqueue_retry: EnqueueRetry) -> str:
     conditional update claims the row sends anything.
     """
     now = timezone.now()
-    due = Q(status=Status.QUEUED) | Q(status=Status.RETRYING, next_attempt_at__lte=now)
+    # A queued feedback's next_attempt_at is the end of its undo window: never claimed before it.
+    not_before = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    due = Q(status=Status.QUEUED) & not_before | Q(status=Status.RETRYING, next_attempt_at__lte=now)
     # The claim and its attempt row commit together, before any byte leaves: a crash from here on
     # leaves a claimed feedback with an unfinished attempt, which the sweeper marks unconfirmed.
     with transaction.atomic():

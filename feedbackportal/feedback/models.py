@@ -1,3 +1,4 @@
+import math
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -132,6 +133,12 @@ class ActionKind(models.TextChoices):
     RESENT = "resent", "Resent"
     CONFIRMED = "confirmed", "Marked as delivered"
     CANCELLED = "cancelled", "Cancelled"
+    # The agent who submitted it (or a manager) took it back inside the undo window; nothing was sent.
+    UNDONE = "undone", "Undone"
+
+
+# The cancelled feedback's status_message after an undo starts with this (see services.undo_feedback).
+UNDONE_BY = "Undone by "
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,7 @@ class Transition:
     comment_required_from: tuple[Status, ...]
 
 
-# The one table of resolution actions, in display order. Resending an unconfirmed feedback needs a
+# The one table of actions on a feedback, in display order. Resending an unconfirmed feedback needs a
 # comment (it may already be in LeadConduit, which bills every call); a failed one certainly is not;
 # an error reached LeadConduit (as a return-received-error), so resending it needs a comment too.
 TRANSITIONS: dict[str, Transition] = {
@@ -162,6 +169,8 @@ TRANSITIONS: dict[str, Transition] = {
         to_status=Status.CANCELLED,
         comment_required_from=(Status.UNCONFIRMED, Status.FAILED, Status.ERROR, Status.QUEUED, Status.RETRYING),
     ),
+    # The agent's own undo (services.undo_feedback), which also needs it never attempted and theirs.
+    ActionKind.UNDONE: Transition(from_statuses=(Status.QUEUED,), to_status=Status.CANCELLED, comment_required_from=()),
 }
 
 
@@ -192,6 +201,7 @@ class Feedback(models.Model):
     attempt_count = models.PositiveIntegerField(default=0)
     # A manager's resend starts a fresh round of automatic retries from here.
     attempts_before_resend = models.PositiveIntegerField(default=0, editable=False)
+    # Not before this: a queued feedback's undo window end, or a retry's back-off.
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
@@ -234,6 +244,29 @@ class Feedback(models.Model):
         return self.status in PENDING_STATUSES
 
     @property
+    def can_be_undone(self) -> bool:
+        """Nothing has gone out and no worker has claimed it: queued, never attempted."""
+        return self.status == Status.QUEUED and self.attempt_count == 0
+
+    @property
+    def offers_undo(self) -> bool:
+        """The agent was given an undo window for it (FEEDBACK_UNDO_SECONDS) and it can still be undone."""
+        return self.can_be_undone and self.next_attempt_at is not None
+
+    @property
+    def undo_seconds_left(self) -> int:
+        """Whole seconds, rounded up, until a queued feedback's undo window ends and it may be sent; else 0."""
+        if self.status != Status.QUEUED or self.next_attempt_at is None:
+            return 0
+        return max(0, math.ceil((self.next_attempt_at - timezone.now()).total_seconds()))
+
+    @property
+    def _waits_for_a_worker(self) -> bool:
+        # Counted from the end of its undo window, if it had one: until then it is not due.
+        due_since = max(self.updated_at, self.next_attempt_at or self.updated_at)
+        return timezone.now() - due_since > QUEUED_PATIENCE
+
+    @property
     def is_live(self) -> bool:
         """It blocks another feedback of its type for its lead: sent, being sent, or possibly sent."""
         return self.status in LIVE_STATUSES
@@ -260,7 +293,9 @@ class Feedback(models.Model):
     def agent_message(self) -> str:
         """What an agent on the phone needs to know about this feedback, in plain words."""
         match self.status:
-            case Status.QUEUED if timezone.now() - self.updated_at > QUEUED_PATIENCE:
+            case Status.QUEUED if self.undo_seconds_left:
+                return f"Sending in {self.undo_seconds_left} s."
+            case Status.QUEUED if self._waits_for_a_worker:
                 return "Saved; waiting for the delivery worker to send it. Nothing to do, do not submit it again."
             case Status.QUEUED:
                 return "Queued. Sending to LeadConduit…"
@@ -286,6 +321,8 @@ class Feedback(models.Model):
                     f"Not delivered: LeadConduit could not be reached after {self.attempt_count} tries. "
                     "Nothing was recorded there; you can submit it again."
                 )
+            case Status.CANCELLED if self.status_message.startswith(UNDONE_BY):
+                return self.status_message
             case Status.CANCELLED if self.attempt_count:
                 return "Cancelled by a manager; not sent again."
             case Status.CANCELLED:

@@ -1,8 +1,10 @@
 """Writes for feedback. The web side only records and enqueues; it never talks to LeadConduit."""
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -11,6 +13,7 @@ from django.utils.formats import date_format
 
 from feedbackportal.feedback.models import (
     TRANSITIONS,
+    UNDONE_BY,
     ActionKind,
     Feedback,
     FeedbackAction,
@@ -41,9 +44,12 @@ def submit_feedback(
     note: str = "",
     agent: User | None = None,
     idempotency_key: uuid.UUID | None = None,
+    undo_seconds: int | None = None,
 ) -> Feedback:
     """Record a feedback and enqueue its delivery, both in one transaction.
 
+    The delivery waits ``undo_seconds`` (default: the FEEDBACK_UNDO_SECONDS setting; 0 sends at
+    once) so the agent can take it back with undo_feedback; the worker does not claim it sooner.
     A repeated idempotency key returns the feedback first recorded under it. Raises
     FeedbackRefused when the reason does not fit, or when a live feedback of the same type
     already exists for the lead (``existing`` then holds it).
@@ -56,6 +62,10 @@ def submit_feedback(
     if reason is not None:
         # The seller's own words for our reason, if the lead's source has them (consistent reports there).
         reason_text = reason_text_for(source_id=lead.source_id, reason_id=reason.pk, catalog_text=reason_text)
+    if undo_seconds is None:
+        undo_seconds = settings.FEEDBACK_UNDO_SECONDS
+    now = timezone.now()
+    send_after = now + timedelta(seconds=undo_seconds) if undo_seconds > 0 else None
     try:
         with transaction.atomic():
             feedback = Feedback.objects.create(
@@ -66,8 +76,10 @@ def submit_feedback(
                 note=note.strip(),
                 agent=agent,
                 idempotency_key=idempotency_key or uuid.uuid4(),
+                next_attempt_at=send_after,
+                created_at=now,
             )
-            enqueue_delivery(feedback)
+            enqueue_delivery(feedback, run_after=send_after)
     except IntegrityError:
         if idempotency_key is not None:
             earlier = Feedback.objects.filter(idempotency_key=idempotency_key).first()
@@ -121,10 +133,59 @@ def _already_live(live: Feedback) -> FeedbackRefused:
     )
 
 
+# ---- Undo: the agent takes a feedback back before anything went out
+
+ALREADY_SENT = "Already sent to LeadConduit; it can no longer be undone."
+
+
+def undo_feedback(*, feedback: Feedback, actor: User) -> Feedback:
+    """Cancel a feedback nothing has been sent for, and record who did it (ActionKind.UNDONE).
+
+    Only its agent or a manager (feedback.resolve_feedback) may. The cancel is a conditional
+    update on "queued, never attempted", the same row the worker's claim updates on "queued",
+    so exactly one of them wins: an undo that loses raises FeedbackRefused (ALREADY_SENT when it
+    was sent, or is being sent). Undoing it twice returns it as it is.
+    """
+    if feedback.agent_id != actor.pk and not actor.has_perm("feedback.resolve_feedback"):
+        raise FeedbackRefused("Only the agent who sent it, or a manager, can undo it.")
+    transition = TRANSITIONS[ActionKind.UNDONE]
+    unsent = Feedback.objects.filter(pk=feedback.pk, status__in=transition.from_statuses, attempt_count=0)
+    with transaction.atomic():
+        undone = unsent.update(
+            status=transition.to_status,
+            status_message=f"{UNDONE_BY}{display_name(actor)} before it was sent; nothing reached LeadConduit."[:500],
+            next_attempt_at=None,
+            updated_at=timezone.now(),
+        )
+        if undone:
+            FeedbackAction.objects.create(
+                feedback=feedback,
+                actor=actor,
+                action=ActionKind.UNDONE,
+                from_status=Status.QUEUED,
+                to_status=transition.to_status,
+            )
+    current = Feedback.objects.filter(pk=feedback.pk).first()
+    if current is None:
+        raise FeedbackRefused("This feedback no longer exists.")
+    if undone or current.actions.filter(action=ActionKind.UNDONE).exists():
+        return current
+    if current.attempt_count:
+        raise FeedbackRefused(ALREADY_SENT, existing=current)
+    raise FeedbackRefused(
+        f"It is {current.get_status_display().lower()} and can no longer be undone.", existing=current
+    )
+
+
 # ---- Resolution: what a manager does with feedback LeadConduit did not confirm
 
 COMMENT_LIMIT = 2000
-DONE = {ActionKind.RESENT: "resent", ActionKind.CONFIRMED: "marked as delivered", ActionKind.CANCELLED: "cancelled"}
+DONE = {
+    ActionKind.RESENT: "resent",
+    ActionKind.CONFIRMED: "marked as delivered",
+    ActionKind.CANCELLED: "cancelled",
+    ActionKind.UNDONE: "undone",
+}
 
 
 def resolve_feedback(*, feedback: Feedback, actor: User, action: str, comment: str = "") -> Feedback:

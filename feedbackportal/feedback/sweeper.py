@@ -90,10 +90,13 @@ def _recover_sending(feedback: Feedback, report: SweepReport) -> None:
 
 def _reenqueue_orphans(now, report: SweepReport) -> None:
     grace = timedelta(seconds=settings.SWEEP_GRACE_SECONDS)
-    waiting = Feedback.objects.filter(
-        Q(status=Status.QUEUED, updated_at__lt=now - grace) | Q(status=Status.RETRYING, next_attempt_at__lt=now - grace)
+    # A queued feedback inside its undo window (next_attempt_at ahead) is waiting, not lost: its grace
+    # starts when the window ends, however long FEEDBACK_UNDO_SECONDS is.
+    queued_late = Q(status=Status.QUEUED, updated_at__lt=now - grace) & (
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=now - grace)
     )
-    for feedback in waiting.only("pk", "status", "task_id", "updated_at"):
+    waiting = Feedback.objects.filter(queued_late | Q(status=Status.RETRYING, next_attempt_at__lt=now - grace))
+    for feedback in waiting.only("pk", "status", "task_id", "updated_at", "next_attempt_at"):
         if task_alive(feedback.task_id, now):
             continue
         with transaction.atomic():

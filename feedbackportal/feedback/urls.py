@@ -9,6 +9,7 @@ urlpatterns = [
     path("lead/<int:lead_pk>/", views.create, name="create"),
     path("event/", views.for_event, name="for_event"),
     path("<int:pk>/status/", views.status, name="status"),
+    path("<int:pk>/undo/", views.undo, name="undo"),
     path("queue/", views.queue, name="queue"),
     path("<int:pk>/", views.detail, name="detail"),
     path("<int:pk>/resend/", views.resolve, {"action": ActionKind.RESENT}, name="resend"),

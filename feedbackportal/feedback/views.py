@@ -10,6 +10,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from feedbackportal.feedback.filters import AttentionQueueFilter
 from feedbackportal.feedback.forms import EventFeedbackForm, FeedbackForm, ResolutionForm
 from feedbackportal.feedback.models import ActionKind, Feedback, Status
+from feedbackportal.feedback.polling import polls_made
 from feedbackportal.feedback.selectors import (
     attention_queue,
     feedback_for_resolution,
@@ -23,6 +24,7 @@ from feedbackportal.feedback.services import (
     resolve_feedback,
     submit_feedback,
     submit_feedback_for_event,
+    undo_feedback,
 )
 from feedbackportal.htmx import AuthedHttpRequest
 from feedbackportal.leads.models import Lead
@@ -54,7 +56,27 @@ def status(request: AuthedHttpRequest, pk: int) -> HttpResponse:
     feedback = get_object_or_404(feedback_with_attempts().select_related("lead__source"), pk=pk)
     if not request.htmx:
         return redirect("leads:detail", pk=feedback.lead_id)
-    return render(request, "leads/lead_detail.html#status-update", {"feedback": feedback})
+    context = {"feedback": feedback, "poll": polls_made(request.GET.get("poll"))}
+    return render(request, "leads/lead_detail.html#status-update", context)
+
+
+@require_POST
+def undo(request: AuthedHttpRequest, pk: int) -> HttpResponse:
+    feedback = get_object_or_404(Feedback.objects.select_related("lead"), pk=pk)
+    try:
+        undo_feedback(feedback=feedback, actor=request.user)
+    except FeedbackRefused as exc:
+        refused = exc.message
+    else:
+        refused = ""
+    if request.htmx:
+        context = feedback_panel(feedback.lead) | {"undo_refused_pk": feedback.pk if refused else None}
+        return render(request, "leads/lead_detail.html#feedback-panel", context | {"undo_refused": refused})
+    if refused:
+        messages.error(request, refused)
+    else:
+        messages.success(request, f"{feedback.get_feedback_type_display()} undone: nothing was sent to LeadConduit.")
+    return redirect("leads:detail", pk=feedback.lead_id)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

@@ -159,6 +159,7 @@ def _import_feedback_batch(
                 note=f"Bulk upload #{job.pk} ({job.original_name}), row {number}.",
                 agent=job.created_by,
                 idempotency_key=uuid.uuid5(uuid.NAMESPACE_URL, f"feedback-import/{job.pk}/{number}"),
+                undo_seconds=0,  # a manager confirmed the whole file after its preview: no undo window
             )
         except FeedbackRefused as exc:
             outcome.message = exc.message[:500]

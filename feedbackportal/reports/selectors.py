@@ -479,6 +479,7 @@ AUDIT_KINDS = {
     "resent": "Resent",
     "confirmed": "Marked as delivered",
     "cancelled": "Cancelled",
+    "undone": "Undone",
     "reason": "Reason catalog",
 }
 
@@ -515,7 +516,7 @@ def audit_trail(kind: str = "") -> QuerySet:
         return submitted.order_by("-at")
     if kind == "reason":
         return reasons.order_by("-at")
-    if kind in ("resent", "confirmed", "cancelled"):
+    if kind in ("resent", "confirmed", "cancelled", "undone"):
         return actions.filter(action=kind).order_by("-at")
     return submitted.order_by().union(actions.order_by(), reasons.order_by(), all=True).order_by("-at")
 

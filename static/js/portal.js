@@ -106,8 +106,32 @@
       return;
     }
     if (event.target.id === "q") { onSearchKey(event); return; }
+    if (onUndoKey(event)) return;
     onFormKey(event);
   });
+
+  // ---- Undo window: U takes back the newest feedback still waiting to be sent; the seconds count down.
+  function onUndoKey(event) {
+    if (event.key.toLowerCase() !== "u" || event.ctrlKey || event.metaKey || event.altKey || typingIn(event.target)) {
+      return false;
+    }
+    var undo = document.querySelector(".undo-form");
+    if (!undo) return false;
+    event.preventDefault();
+    undo.requestSubmit();
+    return true;
+  }
+  function startCountdowns(root) {
+    var counters = root.querySelectorAll ? root.querySelectorAll(".countdown[data-seconds-left]") : [];
+    counters.forEach(function (counter) {
+      var ends = performance.now() + Number(counter.dataset.secondsLeft) * 1000;
+      var timer = window.setInterval(function () {
+        var left = Math.max(0, Math.ceil((ends - performance.now()) / 1000));
+        counter.textContent = String(left);
+        if (!left || !counter.isConnected) window.clearInterval(timer);
+      }, 250);
+    });
+  }
   // ---- Status changes, spoken: htmx replaces whole rows, and a live region that arrives with
   // its content is not announced; one region that stays (in base.html) is.
   var knownStatus = {};
@@ -159,9 +183,11 @@
   document.addEventListener("DOMContentLoaded", function () {
     setUpFeedbackForms(document);
     trackStatuses(document, false);
+    startCountdowns(document);
   });
   document.addEventListener("htmx:load", function (event) {
     setUpFeedbackForms(event.target);
     trackStatuses(event.target, event.target !== document.body);
+    startCountdowns(event.target);
   });
 })();

@@ -33,6 +33,17 @@ def submit_return(lead, reason) -> Feedback:
     return submit_feedback(lead=lead, feedback_type="return", reason=reason)
 
 
+@live_db
+def test_a_feedback_inside_its_undo_window_is_not_claimed_even_by_an_early_task(
+    sandbox_url, lead_with_event, return_reason
+):
+    feedback = submit_return(lead_with_event, return_reason)
+    Feedback.objects.filter(pk=feedback.pk).update(next_attempt_at=timezone.now() + timedelta(seconds=30))
+    assert deliver_now(feedback.pk) == Status.QUEUED
+    assert reload(feedback).attempt_count == 0
+    assert SandboxCall.objects.count() == 0
+
+
 def wait_for_calls(count: int, timeout: float = 5.0) -> None:
     """The sandbox records a call only when it answers; a slow answer lands after the client gave up."""
     deadline = time.monotonic() + timeout

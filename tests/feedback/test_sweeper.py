@@ -77,6 +77,16 @@ def test_a_retry_that_is_overdue_without_a_task_is_enqueued_again(queued):
     assert sweep().reenqueued == 1
 
 
+def test_a_feedback_waiting_out_a_long_undo_window_is_not_rescued(queued, settings):
+    # Submitted long ago with a window longer than the grace: its task is not lost, it is not due yet.
+    tasks_for(queued).delete()
+    age(queued, next_attempt_at=timezone.now() + timedelta(minutes=5))
+    assert sweep().reenqueued == 0
+    grace = timedelta(seconds=settings.SWEEP_GRACE_SECONDS + 1)
+    Feedback.objects.filter(pk=queued.pk).update(next_attempt_at=timezone.now() - grace)
+    assert sweep().reenqueued == 1
+
+
 def test_a_retry_not_yet_due_is_left_alone(queued):
     tasks_for(queued).delete()
     age(queued, status=Status.RETRYING, next_attempt_at=timezone.now() + timedelta(minutes=5))

@@ -55,7 +55,7 @@ def test_an_htmx_post_returns_the_panel_with_the_queued_row_and_a_fresh_form(age
     assert feedback.note == "Said wrong person"
     row = page.select_one(f"tr#feedback-{feedback.pk}")
     assert row.select_one(".badge").get_text(strip=True) == "Queued"
-    assert row["hx-get"] == status_url(feedback)
+    assert row["hx-get"] == f"{status_url(feedback)}?poll=1"
     new_key = page.select_one("form.feedback-form input[name=idempotency_key]")["value"]
     assert new_key != key
     uuid.UUID(new_key)
@@ -215,8 +215,8 @@ def test_the_status_url_returns_just_the_row_for_htmx(agent_client, make_lead, r
     assert top_level(page) == [("tr", f"feedback-{feedback.pk}")]
     row = page.select_one("tr")
     assert row.select_one(".badge").get_text(strip=True) == "Queued"
-    assert row["hx-get"] == status_url(feedback)
-    assert row["hx-trigger"] == "every 1s"
+    assert row["hx-get"] == f"{status_url(feedback)}?poll=1"
+    assert row["hx-trigger"] == "load delay:100ms"  # polled fast at first, then backing off
 
 
 def test_the_status_url_without_htmx_redirects_to_the_lead_page(agent_client, make_lead, return_reason):

@@ -118,7 +118,10 @@ def every_url(make_lead, return_reason) -> dict[str, str]:
         "leads:detail": {"pk": lead.pk},
         "leads:intake": {"slug": "no-such-source"},
         "feedback:create": {"lead_pk": lead.pk},
-        **{f"feedback:{name}": {"pk": feedback.pk} for name in ("status", "detail", "resend", "confirm", "cancel")},
+        **{
+            f"feedback:{name}": {"pk": feedback.pk}
+            for name in ("status", "detail", "resend", "confirm", "cancel", "undo")
+        },
         **{f"imports:{name}": {"pk": job.pk} for name in ("detail", "mapping", "results", "confirm", "cancel")},
         **{
             f"reports:{name}": {"pk": reconciliation.pk}

@@ -178,8 +178,8 @@ def test_pending_rows_poll_their_status_and_final_rows_do_not(
     page = html(agent_client.get(lead.get_absolute_url()))
     for feedback in (queued, retrying):
         row = page.select_one(f"tr#feedback-{feedback.pk}")
-        assert row["hx-get"] == reverse("feedback:status", kwargs={"pk": feedback.pk})
-        assert row["hx-trigger"] == "every 1s"
+        assert row["hx-get"] == reverse("feedback:status", kwargs={"pk": feedback.pk}) + "?poll=1"
+        assert row["hx-trigger"] == "load delay:100ms"  # polled fast at first, then backing off
         assert row["hx-swap"] == "outerHTML"
     row = page.select_one(f"tr#feedback-{final.pk}")
     assert not row.has_attr("hx-get")

@@ -58,6 +58,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "feedback:detail": (MANAGER, "GET"),
     "feedback:resend": (MANAGER, "POST"),
     "feedback:confirm": (MANAGER, "POST"),
+    "feedback:undo": (AGENT, "POST"),
     "feedback:cancel": (MANAGER, "POST"),
     "reports:rates": (MANAGER, "GET"),
     "reports:history": (MANAGER, "GET"),
@@ -141,7 +142,7 @@ RECONCILIATION_VIEWS = [
     "reports:reconcile_confirm",
     "reports:reconcile_rows_csv",
 ]
-PK_VIEWS = {"status", "detail", "resend", "confirm", "cancel", "mapping", "results"}
+PK_VIEWS = {"status", "detail", "resend", "confirm", "cancel", "undo", "mapping", "results"}
 
 
 def client_for(role: str) -> Client:

@@ -11,6 +11,7 @@ from django.utils.crypto import get_random_string
 from django_tasks_db.management.commands.db_worker import Worker
 
 from feedbackportal.feedback.sweeper import sweep
+from feedbackportal.feedback.wakeup import Doorbell, WakingWorker
 from feedbackportal.health.models import WorkerHeartbeat, beat
 
 logger = logging.getLogger("feedbackportal.worker")
@@ -23,7 +24,18 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--interval", type=float, default=1.0, help="Seconds between polls when idle.")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=1.0,
+            help=(
+                "Longest idle wait, in seconds, before looking for work again. New work wakes it sooner: "
+                "at once on PostgreSQL (LISTEN/NOTIFY), within --poll on SQLite."
+            ),
+        )
+        parser.add_argument(
+            "--poll", type=float, default=0.05, help="SQLite only: seconds between looks for ready work when idle."
+        )
         parser.add_argument("--sweep-every", type=float, default=10.0, help="Seconds between heartbeats/sweeps.")
         parser.add_argument("--worker-id", default="")
         parser.add_argument(
@@ -37,7 +49,14 @@ class Command(BaseCommand):
         )
 
     def handle(
-        self, *, interval: float, sweep_every: float, worker_id: str, concurrency: int | None, **options
+        self,
+        *,
+        interval: float,
+        poll: float,
+        sweep_every: float,
+        worker_id: str,
+        concurrency: int | None,
+        **options,
     ) -> None:
         worker_id = worker_id or f"{socket.gethostname()[:30]}-{os.getpid()}-{get_random_string(6)}"
         concurrency = max(1, concurrency if concurrency is not None else int(os.environ.get("WORKER_CONCURRENCY", "1")))
@@ -48,11 +67,12 @@ class Command(BaseCommand):
         self.stdout.write(f"Delivery worker {worker_id} started ({concurrency} at a time).")
         try:
             if concurrency == 1:
-                worker = _worker(worker_id, interval)
+                worker = _worker(worker_id, interval, poll, Doorbell(threads=1))
                 worker.configure_signals()
                 worker.run()
             else:
-                _run_threads([_worker(f"{worker_id[:59]}-{n}", interval) for n in range(concurrency)])
+                doorbell = Doorbell(threads=concurrency)  # one idle thread waits on the database for all
+                _run_threads([_worker(f"{worker_id[:59]}-{n}", interval, poll, doorbell) for n in range(concurrency)])
         finally:
             stop.set()
             keeper.join(timeout=5)
@@ -74,11 +94,12 @@ class Command(BaseCommand):
             connections.close_all()
 
 
-def _worker(worker_id: str, interval: float) -> Worker:
-    return Worker(
+def _worker(worker_id: str, interval: float, poll: float, doorbell: Doorbell) -> Worker:
+    return WakingWorker(
+        longest_wait=interval,
+        poll=min(poll, interval),
+        doorbell=doorbell,
         queue_names=["default"],
-        interval=interval,
-        batch=False,
         backend_name="default",
         startup_delay=False,
         max_tasks=None,

@@ -33,6 +33,7 @@ class Command(BaseCommand):
                 reason=catalog_reason,
                 note=note,
                 idempotency_key=uuid.uuid4(),
+                undo_seconds=0,  # whoever types the command has decided; it delivers right here
             )
         except FeedbackRefused as exc:
             raise CommandError(exc.message) from None
