@@ -1,4 +1,5 @@
-"""The undo window in a real browser: R, digit, Enter, "Sending in 3 s", U — and nothing reaches LeadConduit."""
+"""The undo window in a real browser: a dialer's screen-pop, digit, Enter, "Sending in 3 s", U — and nothing
+reaches LeadConduit."""
 
 import re
 import time
@@ -31,18 +32,18 @@ def wait_until(predicate, timeout: float = 15.0) -> None:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_undo_takes_a_return_back_before_it_is_sent_and_without_undo_it_is_accepted(
+def test_a_popped_lead_returned_in_two_keys_can_be_undone_before_it_is_sent_and_without_undo_is_accepted(
     page: Page, browser_problems, settings, sandbox_url, lead_with_event, agent, delivery_worker
 ):
     settings.FEEDBACK_UNDO_SECONDS = WINDOW
     lead = lead_with_event
     log_in(page, agent.username)
-    page.goto(lead.get_absolute_url())
+    page.goto(f"/pop/?event_id={lead.event_id}&phone=5125551212")  # what a dialer's screen-pop opens
+    expect(page).to_have_url(re.compile(rf"/leads/{lead.pk}/$"))
     expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))
     delivery_worker()
 
-    page.keyboard.press("r")
-    page.keyboard.press("1")
+    page.keyboard.press("1")  # Return is preselected: two keys
     page.keyboard.press("Enter")
     row = page.locator(".history tbody tr").first
     expect(row.locator(".status-message")).to_have_text(re.compile(rf"^Sending in [1-{WINDOW}] s$"))
