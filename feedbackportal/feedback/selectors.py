@@ -89,7 +89,9 @@ def feedback_panel(lead: Lead, *, form: FeedbackForm | None = None, just_sent: F
     groups = reason_groups(lead=lead, live=live)
     open_types = [group["type"] for group in groups if group["live"] is None]
     if form is None:
-        form = FeedbackForm(initial={"feedback_type": open_types[0]} if open_types else {})
+        # Return is the agents' default; a conversion left open beside a live return is offered but
+        # never chosen for them, so a return's digit and Enter cannot send a conversion by habit.
+        form = FeedbackForm(initial={"feedback_type": FeedbackType.RETURN} if FeedbackType.RETURN in open_types else {})
     return {
         "lead": lead,
         "feedbacks": feedbacks,

@@ -83,7 +83,10 @@
     if (/^[1-9]$/.test(event.key)) {
       // A reason's digit is its own (data-hotkey), never its place in the list: adding or
       // reordering reasons must not change what an agent's fingers send.
-      var group = form.querySelector(".reasons:not([hidden])");
+      // Only within the chosen type: with none chosen (a live return beside an open conversion),
+      // a digit picks nothing, so habit cannot send the other type.
+      var chosen = form.querySelector("input[name=feedback_type]:checked");
+      var group = chosen ? form.querySelector(".reasons[data-type='" + chosen.value + "']") : null;
       var input = group ? group.querySelector("input[name=reason][data-hotkey='" + event.key + "']") : null;
       if (input) {
         event.preventDefault();

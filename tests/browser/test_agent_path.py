@@ -52,11 +52,17 @@ def test_an_agent_returns_a_lead_by_keyboard_and_sees_it_accepted(
     expect(row.locator(".badge")).to_have_text("Queued")
     expect(row).to_contain_text(agent.get_full_name())
     expect(row).to_be_focused()
-    # The return half is now one line; the conversion half is ready for C or a digit.
+    # The return half is now one line; the conversion half is offered, but only C chooses it.
     summary = page.get_by_test_id("summary-return")
     expect(summary).to_have_text(re.compile(r"Returned · Queued · Wrong number"))
     expect(page.get_by_role("radio", name="Return", exact=True)).to_have_count(0)
-    expect(page.get_by_role("radio", name="Conversion", exact=True)).to_be_checked()
+    conversion = page.get_by_role("radio", name="Conversion", exact=True)
+    expect(conversion).not_to_be_checked()
+    # A return's digit and Enter again, out of habit: nothing is chosen, nothing is sent.
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    expect(page.locator("input[name=reason]:checked")).to_have_count(0)
+    assert Feedback.objects.count() == 1
 
     delivery_worker()  # only now, so "Queued" above cannot race the delivery
     expect(row.locator(".badge")).to_have_text("Accepted")
@@ -69,6 +75,13 @@ def test_an_agent_returns_a_lead_by_keyboard_and_sees_it_accepted(
     assert (feedback.lead, feedback.feedback_type, feedback.reason_text) == (lead, "return", "Wrong number")
     assert feedback.status == Status.ACCEPTED
     assert SandboxCall.objects.count() == 1
+
+    page.keyboard.press("c")  # a conversion is a deliberate choice
+    expect(conversion).to_be_checked()
+    page.keyboard.press("1")
+    page.keyboard.press("Enter")
+    expect(page.get_by_test_id("summary-conversion")).to_have_text(re.compile(r"Converted · (Queued|Accepted)"))
+    assert Feedback.objects.filter(feedback_type="conversion").count() == 1
     assert browser_problems == []
 
 

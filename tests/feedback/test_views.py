@@ -322,7 +322,8 @@ def test_after_a_submit_the_new_row_is_marked_for_focus(agent_client, make_lead,
     assert [row["id"] for row in page.select("tr[data-just-sent]")] == [f"feedback-{feedback.pk}"]
     assert page.select_one(f"tr#feedback-{feedback.pk}")["tabindex"] == "-1"
     assert page.select_one("#summary-return").get_text(" ", strip=True) == "Returned · Queued · Wrong number"
-    assert page.select_one("form.feedback-form input[name=feedback_type][value=conversion]").has_attr("checked")
+    conversion = page.select_one("form.feedback-form input[name=feedback_type][value=conversion]")
+    assert not conversion.has_attr("checked")  # offered; C chooses it
 
 
 @pytest.mark.django_db(transaction=True)

@@ -143,7 +143,9 @@ def test_a_type_with_a_live_feedback_collapses_to_a_summary_and_the_other_stays_
     assert page.select_one("#summary-conversion") is None
     form = page.select_one("form.feedback-form")
     assert [radio["value"] for radio in form.select("input[name=feedback_type]")] == ["conversion"]
-    assert form.select_one("input[name=feedback_type][value=conversion]").has_attr("checked")
+    # Offered, not chosen: an agent whose fingers type a return's digit and Enter must not send a
+    # conversion instead; C chooses it.
+    assert not form.select_one("input[name=feedback_type][value=conversion]").has_attr("checked")
     assert form.select("fieldset.reasons[data-type=return]") == []
     assert form.select("fieldset.reasons[data-type=conversion] input[name=reason]")
 
