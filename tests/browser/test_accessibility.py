@@ -142,8 +142,11 @@ def overflow(page: Page) -> str | None:
         """() => {
           const width = window.innerWidth;
           if (document.documentElement.scrollWidth <= width) return null;
-          const wide = [...document.querySelectorAll('body *')].filter(el => el.getBoundingClientRect().right > width + 1);
-          return `${document.documentElement.scrollWidth}px wide: ` + wide.slice(0, 5).map(el => el.tagName.toLowerCase() + '.' + el.className).join(', ');
+          const wide = [...document.querySelectorAll('body *')]
+            .filter(el => el.getBoundingClientRect().right > width + 1)
+            .slice(0, 5)
+            .map(el => el.tagName.toLowerCase() + '.' + el.className);
+          return `${document.documentElement.scrollWidth}px wide: ` + wide.join(', ');
         }"""
     )
 
@@ -210,6 +213,12 @@ def test_the_agent_pages_on_a_phone_have_no_serious_or_critical_accessibility_vi
         seen[url] = blocking_violations(phone)
 
     phone.goto(f"/leads/{busy_desk['lead']}/")
+    statuses = phone.locator(".history tbody tr .badge")
+    expect(statuses).to_have_count(2)
+    for status in statuses.all():  # each feedback's status in view, not off to the right of a scrolled table
+        box = status.bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= PHONE["width"]
     phone.keyboard.press("/")  # the shortcuts work whatever the width
     expect(phone.get_by_role("searchbox", name="Find a lead")).to_be_focused()
 
