@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 from django.db import connections
 from django_tasks_db.management.commands.db_worker import Worker
-from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, ViewportSize, expect, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -96,3 +96,11 @@ def delivery_worker() -> Iterator[Callable[[], None]]:
         thread.join(timeout=10)
         assert not thread.is_alive(), "the worker thread did not stop"
     assert not errors, f"the worker crashed: {errors!r}"
+
+
+def log_in(page: Page, username: str) -> None:
+    """Sign in on the login form the page shows (every test user's password is "pw")."""
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill("pw")
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Username")).to_have_count(0)

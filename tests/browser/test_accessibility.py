@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from feedbackportal.feedback.models import Reason, Status
 from feedbackportal.leads.models import Source, SourceReasonWording
+from tests.browser.conftest import log_in
 from tests.helpers import make_feedback
 
 BLOCKING = ("serious", "critical")
@@ -24,12 +25,6 @@ def blocking_violations(page: Page) -> list[str]:
         for violation in results.response["violations"]
         if violation["impact"] in BLOCKING
     ]
-
-
-def log_in(page: Page, username: str) -> None:
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw")
-    page.keyboard.press("Enter")
 
 
 @pytest.mark.browser

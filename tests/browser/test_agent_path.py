@@ -7,6 +7,7 @@ from playwright.sync_api import Page, expect
 
 from feedbackportal.feedback.models import Feedback, Reason, Status
 from feedbackportal.sandbox.models import SandboxCall
+from tests.browser.conftest import log_in
 
 
 @pytest.mark.browser
@@ -20,9 +21,7 @@ def test_an_agent_returns_a_lead_by_keyboard_and_sees_it_accepted(
 
     page.goto("/")
     expect(page.get_by_label("Username")).to_be_focused()
-    page.get_by_label("Username").fill(agent.username)
-    page.get_by_label("Password").fill("pw")
-    page.keyboard.press("Enter")
+    log_in(page, agent.username)
 
     search = page.get_by_role("searchbox", name="Find a lead")
     expect(search).to_be_focused()
@@ -83,12 +82,6 @@ def test_an_agent_returns_a_lead_by_keyboard_and_sees_it_accepted(
     expect(page.get_by_test_id("summary-conversion")).to_have_text(re.compile(r"Converted · (Queued|Accepted)"))
     assert Feedback.objects.filter(feedback_type="conversion").count() == 1
     assert browser_problems == []
-
-
-def log_in(page: Page, username: str) -> None:
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw")
-    page.keyboard.press("Enter")
 
 
 @pytest.mark.browser

@@ -8,6 +8,7 @@ from playwright.sync_api import Page, expect
 from feedbackportal.feedback.models import Feedback
 from feedbackportal.imports.models import ImportJob
 from feedbackportal.sandbox.models import SandboxCall
+from tests.browser.conftest import log_in
 from tests.conftest import new_event_id
 from tests.imports.conftest import csv_bytes
 
@@ -27,9 +28,7 @@ def test_a_manager_uploads_returns_and_watches_them_import(
     rows = [["Event ID", "Reason"], *([lead.event_id, "Wrong number"] for lead in leads), [unknown, "Wrong number"]]
 
     page.goto("/imports/feedback/")
-    page.get_by_label("Username").fill(manager.username)
-    page.get_by_label("Password").fill("pw")
-    page.keyboard.press("Enter")
+    log_in(page, manager.username)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Import bulk feedback")
     page.get_by_label("CSV file").set_input_files(

@@ -10,6 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from feedbackportal.feedback.models import Feedback, FeedbackType, Reason, Status
+from tests.browser.conftest import log_in
 from tests.helpers import member
 
 
@@ -35,9 +36,7 @@ def test_a_manager_filters_the_history_sees_the_chart_change_and_downloads_the_c
             )
 
     page.goto("/reports/history/")
-    page.get_by_label("Username").fill(manager.username)
-    page.get_by_label("Password").fill("pw")
-    page.keyboard.press("Enter")
+    log_in(page, manager.username)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Feedback history")
     rows = page.locator("table.report-history tbody tr")

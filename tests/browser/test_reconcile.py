@@ -8,6 +8,7 @@ from playwright.sync_api import Page, expect
 
 from feedbackportal.feedback.models import Feedback, FeedbackAction, Status
 from feedbackportal.imports.models import ImportJob
+from tests.browser.conftest import log_in
 from tests.helpers import make_feedback
 
 SAMPLE = Path(__file__).parent.parent / "fixtures" / "leadconduit_feedback_export.csv"
@@ -35,9 +36,7 @@ def test_a_manager_reconciles_the_export_and_resolves_the_unconfirmed_in_one_act
     )
 
     page.goto("/reports/reconcile/")
-    page.get_by_label("Username").fill(manager.username)
-    page.get_by_label("Password").fill("pw")
-    page.keyboard.press("Enter")
+    log_in(page, manager.username)
 
     expect(page.get_by_role("heading", level=1)).to_have_text("Reconcile with LeadConduit's export")
     page.get_by_label("CSV file").set_input_files(

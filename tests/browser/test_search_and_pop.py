@@ -7,15 +7,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from feedbackportal.feedback.models import Feedback
+from tests.browser.conftest import log_in
 
 PHONE = "(512) 555-1212"
-
-
-def log_in(page: Page, username: str) -> None:
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw")
-    page.keyboard.press("Enter")
-    expect(page.get_by_label("Username")).to_have_count(0)
 
 
 @pytest.mark.browser

@@ -11,16 +11,9 @@ from playwright.sync_api import Page, expect
 
 from feedbackportal.feedback.models import Feedback, Status
 from feedbackportal.sandbox.models import SandboxCall
+from tests.browser.conftest import log_in
 
 WINDOW = 3
-
-
-def log_in(page: Page, username: str) -> None:
-    page.goto("/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill("pw")
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("searchbox", name="Find a lead")).to_be_focused()
 
 
 def wait_until(predicate, timeout: float = 15.0) -> None:
@@ -37,7 +30,9 @@ def test_a_popped_lead_returned_in_two_keys_can_be_undone_before_it_is_sent_and_
 ):
     settings.FEEDBACK_UNDO_SECONDS = WINDOW
     lead = lead_with_event
+    page.goto("/")
     log_in(page, agent.username)
+    expect(page.get_by_role("searchbox", name="Find a lead")).to_be_focused()
     page.goto(f"/pop/?event_id={lead.event_id}&phone=5125551212")  # what a dialer's screen-pop opens
     expect(page).to_have_url(re.compile(rf"/leads/{lead.pk}/$"))
     expect(page.locator("html")).to_have_class(re.compile(r"\bjs\b"))
