@@ -194,7 +194,7 @@ class Feedback(models.Model):
     attempts_before_resend = models.PositiveIntegerField(default=0, editable=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)  # indexed by feedback_newest and feedback_tally
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     answered_at = models.DateTimeField(null=True, blank=True)
 
@@ -224,8 +224,6 @@ class Feedback(models.Model):
             models.Index(fields=["agent", "-created_at"], name="feedback_agent_newest"),
             models.Index(fields=["reason", "-created_at"], name="feedback_reason_newest"),
             models.Index(fields=["answered_at"], name="feedback_answered_at"),
-            # The reports' period scans (the weekly chart, the rates' lead cohort) read only the index.
-            models.Index(fields=["created_at", "feedback_type", "status", "lead"], name="feedback_tally"),
         ]
 
     def __str__(self) -> str:

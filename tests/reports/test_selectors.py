@@ -8,8 +8,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feedbackportal.feedback.models import PENDING_STATUSES, Feedback, FeedbackType, Reason, Status
@@ -137,12 +135,3 @@ def test_the_lead_cohort_is_read_once_for_rates_and_money(mixed, django_assert_n
         feedback_report(feedback, period=PERIOD, cells=cells)
     with django_assert_num_queries(0):
         money_report(feedback, period=PERIOD, cells=cells)
-
-
-def test_the_lead_cohort_reads_the_feedback_once_not_once_per_figure(mixed):
-    # Three IN (subquery) tests per lead read a quarter's feedback three times (380 ms at a million).
-    feedback = Feedback.objects.all()
-    with CaptureQueriesContext(connection) as queries:
-        cohort_cells(lead_cohort(*PERIOD), feedback)
-    [query] = queries.captured_queries
-    assert query["sql"].count('FROM "feedback_feedback"') == 1
