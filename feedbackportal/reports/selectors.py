@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BigIntegerField, Case, CharField, Count, DateField, F, Func, Q, QuerySet, Value, When
+from django.db.models import BigIntegerField, Case, CharField, Count, DateField, F, Func, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce, TruncWeek
 from django.utils import timezone
 
@@ -199,70 +199,36 @@ class CohortCell:
 
 def cohort_cells(cohort: QuerySet[Lead], feedback: QuerySet[Feedback]) -> list[CohortCell]:
     """The lead cohort per week received and source: the one pass over the leads behind the return
-    rates (per week, per source) and the money (per week, per source). One query.
-
-    The feedback is read once, folded to one row per lead (returned? credited? converted?) and
-    hash-joined to the cohort; three `IN (subquery)` tests per lead read it three times (at a million
-    feedbacks: 380 ms instead of about 130)."""
-    leads = (
+    rates (per week, per source) and the money (per week, per source). One query."""
+    counted = _bare(feedback).filter(COUNTED)
+    returned = counted.filter(RETURNS).values("lead_id")
+    accepted = _bare(feedback).filter(status=Status.ACCEPTED)
+    rows = (
         cohort.order_by()
-        .select_related(None)
-        .annotate(c_id=F("pk"), c_week=week_start("received_at"), c_source=F("source_name"), c_price=F("price"))
-        .values_list("c_id", "c_week", "c_source", "c_price")
-    )
-    accepted = Q(status=Status.ACCEPTED)
-    flags = (
-        _bare(feedback)
+        .annotate(week=week_start("received_at"))
+        .values("week", "source_name")
         .annotate(
-            f_lead=F("lead_id"),
-            f_returned=_flag(COUNTED & RETURNS),
-            f_credited=_flag(accepted & RETURNS),
-            f_converted=_flag(accepted & CONVERSIONS),
+            leads=Count("pk"),
+            returned=Count("pk", filter=Q(pk__in=returned)),
+            priced=Count("pk", filter=Q(price__isnull=False)),
+            spend=Sum("price"),
+            credit=Sum("price", filter=Q(pk__in=accepted.filter(RETURNS).values("lead_id"))),
+            converted=Count("pk", filter=Q(pk__in=accepted.filter(CONVERSIONS).values("lead_id"))),
         )
-        .values_list("f_lead", "f_returned", "f_credited", "f_converted")
     )
-    leads_sql, leads_params = leads.query.sql_with_params()
-    flags_sql, flags_params = flags.query.sql_with_params()
-    sql = (
-        "SELECT c_week, c_source, COUNT(*),"
-        " SUM(CASE WHEN returned = 1 THEN 1 ELSE 0 END),"
-        " SUM(CASE WHEN c_price IS NOT NULL THEN 1 ELSE 0 END),"
-        " SUM(c_price),"
-        " SUM(CASE WHEN credited = 1 THEN c_price END),"
-        " SUM(CASE WHEN converted = 1 THEN 1 ELSE 0 END)"
-        f" FROM ({leads_sql}) AS cohort LEFT JOIN ("
-        "SELECT f_lead, MAX(f_returned) AS returned, MAX(f_credited) AS credited, MAX(f_converted) AS converted"
-        f" FROM ({flags_sql}) AS flags GROUP BY f_lead"
-        ") AS per_lead ON per_lead.f_lead = cohort.c_id"
-        " GROUP BY c_week, c_source"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, (*leads_params, *flags_params))
-        rows = cursor.fetchall()
     return [
         CohortCell(
-            week=_as_week(week),
-            source_name=source,
-            leads=leads_count,
-            returned=returned or 0,
-            priced=priced or 0,
-            spend=_money(spend),
-            credit=_money(credit),
-            converted=converted or 0,
+            week=_week_of(row["week"]),
+            source_name=row["source_name"],
+            leads=row["leads"],
+            returned=row["returned"],
+            priced=row["priced"],
+            spend=Decimal(row["spend"] or 0),
+            credit=Decimal(row["credit"] or 0),
+            converted=row["converted"],
         )
-        for week, source, leads_count, returned, priced, spend, credit, converted in rows
+        for row in rows
     ]
-
-
-def _flag(condition: Q) -> Case:
-    return Case(When(condition, then=Value(1)), default=Value(0))
-
-
-def _money(value: Decimal | float | int | None) -> Decimal:
-    # PostgreSQL sums a numeric exactly; SQLite hands back a float, rounded here to the cent.
-    if value is None:
-        return Decimal(0)
-    return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
 def cohort_per_week(cells: list[CohortCell]) -> dict[date, tuple[int, int]]:
