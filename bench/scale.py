@@ -49,6 +49,7 @@ PARTS = ("search", "pages", "drain", "agents", "export")
 ONLY = {part for part in os.environ.get("BENCH_SCALE_ONLY", ",".join(PARTS)).split(",") if part}
 LEADCONDUIT_DELAY = 0.2
 URL = f"{SERVER}/{NAME}"
+SANDBOX_SQLITE = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.sqlite3")
 BASE = f"http://127.0.0.1:{PORT}"
 SLOW_LEADCONDUIT = f"http://127.0.0.1:{SANDBOX_PORT}/sandbox/fault/slow/feedback?delay={LEADCONDUIT_DELAY}"
 PENDING = "('queued', 'sending', 'retrying')"
@@ -72,8 +73,22 @@ def admin_sql(sql: str) -> None:
         conn.execute(sql)
 
 
-def manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL)
+def manage(*args: str, env: dict | None = None) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env or ENV, check=True, stdout=subprocess.DEVNULL
+    )
+
+
+def sandbox_env() -> dict:
+    """The sandbox stands in for a LeadConduit elsewhere. By default it records its calls in a SQLite
+    file of its own, so it takes none of PostgreSQL's 100 connections from the worker and the web
+    (BENCH_SANDBOX_DATABASE=postgres: in the bench's database, holding a connection only while it
+    records a call, never while it sleeps the 200 ms)."""
+    if os.environ.get("BENCH_SANDBOX_DATABASE", "sqlite") == "postgres":
+        return ENV | {"DEBUG": "true", "CONN_MAX_AGE": "0"}
+    env = ENV | {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{SANDBOX_SQLITE}"}
+    manage("migrate", "--noinput", env=env)
+    return env
 
 
 def load(conn: psycopg.Connection) -> dict:
@@ -606,13 +621,8 @@ def main() -> None:
                 f"(run_worker --processes {WORKER_PROCESSES} --concurrency {WORKER_CONCURRENCY}, as the Procfile)",
                 flush=True,
             )
-            # Threads for the calls in flight and a few more. The sandbox stands in for a LeadConduit
-            # elsewhere: it keeps no database connection between calls (CONN_MAX_AGE 0), so it takes one
-            # of PostgreSQL's 100 only while it records a call, never while it sleeps the 200 ms.
-            threads = WORKER_PROCESSES * WORKER_CONCURRENCY // 2 + 4
-            sandbox = gunicorn_process(
-                SANDBOX_PORT, ENV | {"DEBUG": "true", "CONN_MAX_AGE": "0"}, workers=2, threads=threads
-            )
+            threads = WORKER_PROCESSES * WORKER_CONCURRENCY // 2 + 4  # the calls in flight and a few more
+            sandbox = gunicorn_process(SANDBOX_PORT, sandbox_env(), workers=2, threads=threads)
             wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/health/")
             if "drain" in ONLY:
                 first, last, queued = queue_drain(samples)  # all queued before the worker starts
@@ -645,6 +655,8 @@ def main() -> None:
         for process in (worker, sandbox, gunicorn):
             stop(process)
         admin_sql(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+        for path in SANDBOX_SQLITE.parent.glob(f"{SANDBOX_SQLITE.name}*"):
+            path.unlink(missing_ok=True)
         print(f"\nDropped {NAME}.")
 
 
