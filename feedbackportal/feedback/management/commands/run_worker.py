@@ -61,10 +61,10 @@ class Command(BaseCommand):
         worker_id = worker_id or f"{socket.gethostname()[:30]}-{os.getpid()}-{get_random_string(6)}"
         concurrency = max(1, concurrency if concurrency is not None else int(os.environ.get("WORKER_CONCURRENCY", "1")))
         processes = max(1, processes if processes is not None else int(os.environ.get("WORKER_PROCESSES", "1")))
+        logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
         if processes > 1:
             self._run_processes(worker_id, interval, sweep_every, processes, concurrency)
             return
-        logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
         stop = threading.Event()
         keeper = threading.Thread(target=self._keep, args=(worker_id, sweep_every, stop), daemon=True)
         keeper.start()
