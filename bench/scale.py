@@ -50,6 +50,7 @@ ONLY = {part for part in os.environ.get("BENCH_SCALE_ONLY", ",".join(PARTS)).spl
 LEADCONDUIT_DELAY = 0.2
 URL = f"{SERVER}/{NAME}"
 SANDBOX_SQLITE = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.sqlite3")
+SANDBOX_LOG = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.log")  # kept: read it if the sandbox died
 BASE = f"http://127.0.0.1:{PORT}"
 SLOW_LEADCONDUIT = f"http://127.0.0.1:{SANDBOX_PORT}/sandbox/fault/slow/feedback?delay={LEADCONDUIT_DELAY}"
 PENDING = "('queued', 'sending', 'retrying')"
@@ -259,8 +260,10 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[max(0, int(len(ordered) * share) - 1)] if ordered else float("nan")
 
 
-def gunicorn_process(port: int, env: dict, *, workers: int = 3, threads: int = 4) -> subprocess.Popen:
-    """gunicorn as the Procfile runs it (gthread, timeout 30), on a loopback port."""
+def gunicorn_process(
+    port: int, env: dict, *, workers: int = 3, threads: int = 4, log: Path | None = None
+) -> subprocess.Popen:
+    """gunicorn as the Procfile runs it (gthread, timeout 30), on a loopback port; its errors to `log`."""
     return subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -279,7 +282,7 @@ def gunicorn_process(port: int, env: dict, *, workers: int = 3, threads: int = 4
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("ab") if log else subprocess.DEVNULL,
     )
 
 
@@ -622,7 +625,7 @@ def main() -> None:
                 flush=True,
             )
             threads = WORKER_PROCESSES * WORKER_CONCURRENCY // 2 + 4  # the calls in flight and a few more
-            sandbox = gunicorn_process(SANDBOX_PORT, sandbox_env(), workers=2, threads=threads)
+            sandbox = gunicorn_process(SANDBOX_PORT, sandbox_env(), workers=2, threads=threads, log=SANDBOX_LOG)
             wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/health/")
             if "drain" in ONLY:
                 first, last, queued = queue_drain(samples)  # all queued before the worker starts
@@ -647,6 +650,8 @@ def main() -> None:
                 print(f"\n{AGENTS} agents, {AGENT_LOOPS} rounds each of search → lead page → submit", end="")
                 print(" (the worker still running)", flush=True)
                 agent_loop()
+            if sandbox.poll() is not None:
+                print(f"  the sandbox exited during the run (code {sandbox.returncode}); see {SANDBOX_LOG}", flush=True)
             stop(worker)
             stop(sandbox)
         if "export" in ONLY:
