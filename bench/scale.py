@@ -43,9 +43,14 @@ SANDBOX_PORT = int(os.environ.get("BENCH_SCALE_SANDBOX_PORT", "8104"))
 DRAIN = int(os.environ.get("BENCH_DRAIN", "2000"))
 AGENTS = int(os.environ.get("BENCH_AGENTS", "50"))
 AGENT_LOOPS = int(os.environ.get("BENCH_AGENT_LOOPS", "10"))
-WORKER_CONCURRENCY = 24  # the Procfile's default
+WORKER_CONCURRENCY = 24  # the Procfile's defaults: 2 processes of 24 threads
+WORKER_PROCESSES = 2
+PARTS = ("search", "pages", "drain", "agents", "export")
+ONLY = {part for part in os.environ.get("BENCH_SCALE_ONLY", ",".join(PARTS)).split(",") if part}
 LEADCONDUIT_DELAY = 0.2
 URL = f"{SERVER}/{NAME}"
+SANDBOX_SQLITE = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.sqlite3")
+SANDBOX_LOG = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.log")  # kept: read it if the sandbox died
 BASE = f"http://127.0.0.1:{PORT}"
 SLOW_LEADCONDUIT = f"http://127.0.0.1:{SANDBOX_PORT}/sandbox/fault/slow/feedback?delay={LEADCONDUIT_DELAY}"
 PENDING = "('queued', 'sending', 'retrying')"
@@ -58,6 +63,7 @@ ENV = os.environ | {
     "SECRET_KEY": "bench-scale-" + "x" * 40,
     "ALLOWED_HOSTS": "127.0.0.1",
     "LEADCONDUIT_FEEDBACK_URL": "http://127.0.0.1:9/feedback",
+    "LEADCONDUIT_ALLOW_HTTP": "true",  # the loopback sandbox stands in for LeadConduit
     "DJANGO_SETTINGS_MODULE": "feedbackportal.settings",
     "SECURE_SSL_REDIRECT": "false",
 }
@@ -68,8 +74,22 @@ def admin_sql(sql: str) -> None:
         conn.execute(sql)
 
 
-def manage(*args: str) -> None:
-    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL)
+def manage(*args: str, env: dict | None = None) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env or ENV, check=True, stdout=subprocess.DEVNULL
+    )
+
+
+def sandbox_env() -> dict:
+    """The sandbox stands in for a LeadConduit elsewhere. By default it records its calls in a SQLite
+    file of its own, so it takes none of PostgreSQL's 100 connections from the worker and the web
+    (BENCH_SANDBOX_DATABASE=postgres: in the bench's database, holding a connection only while it
+    records a call, never while it sleeps the 200 ms)."""
+    if os.environ.get("BENCH_SANDBOX_DATABASE", "sqlite") == "postgres":
+        return ENV | {"DEBUG": "true", "CONN_MAX_AGE": "0"}
+    env = ENV | {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{SANDBOX_SQLITE}"}
+    manage("migrate", "--noinput", env=env)
+    return env
 
 
 def load(conn: psycopg.Connection) -> dict:
@@ -240,8 +260,10 @@ def percentile(samples: list[float], share: float) -> float:
     return ordered[max(0, int(len(ordered) * share) - 1)] if ordered else float("nan")
 
 
-def gunicorn_process(port: int, env: dict, *, workers: int = 3, threads: int = 4) -> subprocess.Popen:
-    """gunicorn as the Procfile runs it (gthread, timeout 30), on a loopback port."""
+def gunicorn_process(
+    port: int, env: dict, *, workers: int = 3, threads: int = 4, log: Path | None = None
+) -> subprocess.Popen:
+    """gunicorn as the Procfile runs it (gthread, timeout 30), on a loopback port; its errors to `log`."""
     return subprocess.Popen(
         [
             str(Path(sys.executable).with_name("gunicorn")),
@@ -260,7 +282,7 @@ def gunicorn_process(port: int, env: dict, *, workers: int = 3, threads: int = 4
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=log.open("ab") if log else subprocess.DEVNULL,
     )
 
 
@@ -334,8 +356,16 @@ def pending_between(conn: psycopg.Connection, first: int, last: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU used by the process and its living children (the worker's delivery processes)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def time_drain(first: int, last: int, total: int, worker: int) -> None:
@@ -388,7 +418,7 @@ def time_drain(first: int, last: int, total: int, worker: int) -> None:
     print(
         f"  the call as the worker timed it: p50 {percentile(calls, 0.5):.0f}  p95 {percentile(calls, 0.95):.0f} ms; "
         f"worker CPU {per_delivery * 1000:.1f} ms a delivery, so one process could do about "
-        f"{1 / per_delivery:.0f}/s before the GIL binds",
+        f"{1 / per_delivery:.0f}/s before the GIL binds ({WORKER_PROCESSES} processes run)",
         flush=True,
     )
 
@@ -508,6 +538,61 @@ def agent_loop() -> None:
     )
 
 
+def search_part(samples: dict, manager: str, admin: str) -> None:
+    kinds = search_kinds(samples)
+    htmx = {"HX-Request": "true"}
+    print(f"\nSearch at {LEADS:,} leads (ms, p50 / p95; admin = Django admin changelist, same terms)")
+    print(f"{'kind':<18}{'portal':>16}{'admin':>18}{'ratio p95':>11}")
+    for kind, term in kinds.items():
+        ours = timed(lambda n, term=term: get(f"/?q={term(n)}", manager, htmx))
+        theirs = timed(lambda n, term=term: get(f"/admin/leads/lead/?q={term(n)}", admin), runs=max(5, RUNS // 4))
+        print(
+            f"{kind:<18}{ours[0]:>7.1f} / {ours[1]:>6.1f}{theirs[0]:>9.1f} / {theirs[1]:>6.1f}"
+            f"{theirs[1] / ours[1]:>10.1f}x",
+            flush=True,
+        )
+
+
+MANAGER_PAGES = {
+    "history, first page": "/reports/history/",
+    "history, page 200": "/reports/history/?page=200",
+    "history, page 500 (the last)": "/reports/history/?page=500",
+    "history, filtered by lead text": "/reports/history/?q=Smith",
+    "rates and charts (12 weeks)": "/reports/",
+    "needs attention": "/feedback/queue/",
+    "month-end": "/reports/month/",
+    "audit trail": "/reports/audit/",
+    "admin lead list": "/admin/leads/lead/",
+}
+
+
+def pages_part(admin: str) -> None:
+    print("\nManager pages (ms, p50 / p95)")
+    for label, path in MANAGER_PAGES.items():
+        try:
+            p50, p95 = timed(lambda n, path=path: get(path, admin), runs=max(5, RUNS // 4))
+            print(f"{label:<34}{p50:>8.1f} / {p95:>7.1f}", flush=True)
+        except Exception as error:
+            print(f"{label:<34} failed: {error}", flush=True)
+
+
+def export_part(gunicorn: subprocess.Popen, manager: str) -> None:
+    print("\nCSV export of every feedback")
+    workers = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(gunicorn.pid)]).split()]
+    started = time.perf_counter()
+    size = 0
+    request = urllib.request.Request(BASE + "/reports/history.csv", headers={"Cookie": f"sessionid={manager}"})
+    with urllib.request.urlopen(request, timeout=600) as response:
+        while chunk := response.read(1 << 16):
+            size += len(chunk)
+    elapsed = time.perf_counter() - started
+    print(
+        f"  {size / 2**20:.0f} MiB in {elapsed:.1f} s; peak RSS of the largest gunicorn worker "
+        f"{rss_peak_kib(workers) / 1024:.0f} MiB",
+        flush=True,
+    )
+
+
 def main() -> None:
     admin_sql(f'DROP DATABASE IF EXISTS "{NAME}"')
     admin_sql(f'CREATE DATABASE "{NAME}"')
@@ -529,77 +614,54 @@ def main() -> None:
                 time.sleep(0.2)
             except Exception:  # 503 while no worker runs: it answers, which is all we wait for
                 break
-        kinds = search_kinds(samples)
-        htmx = {"HX-Request": "true"}
-        print(f"\nSearch at {LEADS:,} leads (ms, p50 / p95; admin = Django admin changelist, same terms)")
-        print(f"{'kind':<18}{'portal':>16}{'admin':>18}{'ratio p95':>11}")
-        for kind, term in kinds.items():
-            ours = timed(lambda n, term=term: get(f"/?q={term(n)}", manager, htmx))
-            theirs = timed(lambda n, term=term: get(f"/admin/leads/lead/?q={term(n)}", admin), runs=max(5, RUNS // 4))
+        if "search" in ONLY:
+            search_part(samples, manager, admin)
+        if "pages" in ONLY:
+            pages_part(admin)
+        if "drain" in ONLY or "agents" in ONLY:
             print(
-                f"{kind:<18}{ours[0]:>7.1f} / {ours[1]:>6.1f}{theirs[0]:>9.1f} / {theirs[1]:>6.1f}"
-                f"{theirs[1] / ours[1]:>10.1f}x",
+                f"\nDelivery against a LeadConduit that takes {LEADCONDUIT_DELAY * 1000:.0f} ms "
+                f"(run_worker --processes {WORKER_PROCESSES} --concurrency {WORKER_CONCURRENCY}, as the Procfile)",
                 flush=True,
             )
-        print("\nManager pages (ms, p50 / p95)")
-        pages = {
-            "history, first page": "/reports/history/",
-            "history, page 200": "/reports/history/?page=200",
-            "history, page 500 (the last)": "/reports/history/?page=500",
-            "history, filtered by lead text": "/reports/history/?q=Smith",
-            "rates and charts (12 weeks)": "/reports/",
-            "needs attention": "/feedback/queue/",
-            "month-end": "/reports/month/",
-            "audit trail": "/reports/audit/",
-            "admin lead list": "/admin/leads/lead/",
-        }
-        for label, path in pages.items():
-            try:
-                p50, p95 = timed(lambda n, path=path: get(path, admin), runs=max(5, RUNS // 4))
-                print(f"{label:<34}{p50:>8.1f} / {p95:>7.1f}", flush=True)
-            except Exception as error:
-                print(f"{label:<34} failed: {error}", flush=True)
-        print(
-            f"\nDelivery against a LeadConduit that takes {LEADCONDUIT_DELAY * 1000:.0f} ms "
-            f"(run_worker --concurrency {WORKER_CONCURRENCY}, as the Procfile)",
-            flush=True,
-        )
-        # Threads for the calls in flight and a few more, no more: each may hold one of PostgreSQL's
-        # 100 connections, and running out answers LeadConduit's calls with 500s (unconfirmed feedback).
-        threads = WORKER_CONCURRENCY // 2 + 4
-        sandbox = gunicorn_process(SANDBOX_PORT, ENV | {"DEBUG": "true"}, workers=2, threads=threads)
-        wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/health/")
-        first, last, queued = queue_drain(samples)
-        worker = subprocess.Popen(
-            [sys.executable, "manage.py", "run_worker", "--concurrency", str(WORKER_CONCURRENCY)],
-            cwd=ROOT,
-            env=ENV | {"LEADCONDUIT_FEEDBACK_URL": SLOW_LEADCONDUIT},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        time_drain(first, last, queued, worker.pid)
-        print(f"\n{AGENTS} agents, {AGENT_LOOPS} rounds each of search → lead page → submit (the worker still running)")
-        agent_loop()
-        stop(worker)
-        stop(sandbox)
-        print("\nCSV export of every feedback")
-        workers = [int(pid) for pid in subprocess.check_output(["pgrep", "-P", str(gunicorn.pid)]).split()]
-        started = time.perf_counter()
-        size = 0
-        request = urllib.request.Request(BASE + "/reports/history.csv", headers={"Cookie": f"sessionid={manager}"})
-        with urllib.request.urlopen(request, timeout=600) as response:
-            while chunk := response.read(1 << 16):
-                size += len(chunk)
-        elapsed = time.perf_counter() - started
-        print(
-            f"  {size / 2**20:.0f} MiB in {elapsed:.1f} s; peak RSS of the largest gunicorn worker "
-            f"{rss_peak_kib(workers) / 1024:.0f} MiB",
-            flush=True,
-        )
+            threads = WORKER_PROCESSES * WORKER_CONCURRENCY // 2 + 4  # the calls in flight and a few more
+            sandbox = gunicorn_process(SANDBOX_PORT, sandbox_env(), workers=2, threads=threads, log=SANDBOX_LOG)
+            wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/health/")
+            if "drain" in ONLY:
+                first, last, queued = queue_drain(samples)  # all queued before the worker starts
+            worker = subprocess.Popen(
+                [
+                    sys.executable,
+                    "manage.py",
+                    "run_worker",
+                    "--processes",
+                    str(WORKER_PROCESSES),
+                    "--concurrency",
+                    str(WORKER_CONCURRENCY),
+                ],
+                cwd=ROOT,
+                env=ENV | {"LEADCONDUIT_FEEDBACK_URL": SLOW_LEADCONDUIT},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if "drain" in ONLY:
+                time_drain(first, last, queued, worker.pid)
+            if "agents" in ONLY:
+                print(f"\n{AGENTS} agents, {AGENT_LOOPS} rounds each of search → lead page → submit", end="")
+                print(" (the worker still running)", flush=True)
+                agent_loop()
+            if sandbox.poll() is not None:
+                print(f"  the sandbox exited during the run (code {sandbox.returncode}); see {SANDBOX_LOG}", flush=True)
+            stop(worker)
+            stop(sandbox)
+        if "export" in ONLY:
+            export_part(gunicorn, manager)
     finally:
         for process in (worker, sandbox, gunicorn):
             stop(process)
         admin_sql(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+        for path in SANDBOX_SQLITE.parent.glob(f"{SANDBOX_SQLITE.name}*"):
+            path.unlink(missing_ok=True)
         print(f"\nDropped {NAME}.")
 
 

@@ -136,3 +136,61 @@ def test_with_concurrency_several_deliveries_are_in_flight_at_once_and_none_is_s
     assert max(attempt.started_at for attempt in attempts) < min(attempt.finished_at for attempt in attempts)
     for feedback in feedbacks:
         assert SandboxCall.objects.filter(event_id=feedback.lead.event_id).count() == 1
+
+
+def test_with_processes_each_forked_process_delivers_and_sigterm_lets_every_call_finish(
+    live_server, make_lead, make_event, return_reason
+):
+    url = f"{live_server.url}/sandbox/fault/slow/feedback?delay=1"
+    feedbacks = []
+    for _ in range(4):
+        event = make_event()
+        lead = make_lead(event_id=event.event_id, first_name=event.first_name, last_name=event.last_name)
+        feedbacks.append(submit_feedback(lead=lead, feedback_type="return", reason=return_reason))
+    worker = start_worker(url, "--processes", "2", "--concurrency", "2")
+    try:
+        # Four calls in flight at once: two processes of two threads each.
+        wait_for(lambda: Feedback.objects.filter(pk__in=[f.pk for f in feedbacks], status=Status.SENDING).count() == 4)
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, output
+    assert "2 processes, 2 at a time each" in output
+    for feedback in feedbacks:
+        assert status_of(feedback) == Status.ACCEPTED
+        assert SandboxCall.objects.filter(event_id=feedback.lead.event_id).count() == 1
+    heartbeat = WorkerHeartbeat.objects.get()  # one worker as far as the health page is concerned
+    assert heartbeat.stopped_at is not None
+    assert heartbeat.pid == worker.pid
+
+
+def test_a_killed_worker_takes_its_delivery_processes_with_it(live_server):
+    worker = start_worker(f"{live_server.url}/sandbox/feedback", "--processes", "2")
+    try:
+        wait_for(lambda: len(child_pids(worker.pid)) == 2)
+        children = child_pids(worker.pid)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(timeout=10)
+        wait_for(lambda: not any(Path(f"/proc/{pid}").exists() and not zombie(pid) for pid in children))
+    finally:
+        worker.kill()
+
+
+def child_pids(parent: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False

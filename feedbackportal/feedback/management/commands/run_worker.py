@@ -1,7 +1,10 @@
+import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
+import sys
 import threading
 
 from django.core.management.base import BaseCommand
@@ -20,7 +23,7 @@ logger = logging.getLogger("feedbackportal.worker")
 class Command(BaseCommand):
     help = (
         "Run a delivery worker: django-tasks-db's worker plus a heartbeat and the sweeper that "
-        "recovers feedback whose delivery was interrupted. SIGTERM lets the call in flight finish."
+        "recovers feedback whose delivery was interrupted. SIGTERM lets the calls in flight finish."
     )
 
     def add_arguments(self, parser) -> None:
@@ -47,6 +50,15 @@ class Command(BaseCommand):
                 "LeadConduit answers in ~200 ms, so one at a time drains about 5 a second."
             ),
         )
+        parser.add_argument(
+            "--processes",
+            type=int,
+            default=None,
+            help=(
+                "Processes forked, each with --concurrency threads (default: WORKER_PROCESSES, else 1): "
+                "processes x concurrency deliveries in flight, each holding a database connection."
+            ),
+        )
 
     def handle(
         self,
@@ -56,11 +68,16 @@ class Command(BaseCommand):
         sweep_every: float,
         worker_id: str,
         concurrency: int | None,
+        processes: int | None,
         **options,
     ) -> None:
         worker_id = worker_id or f"{socket.gethostname()[:30]}-{os.getpid()}-{get_random_string(6)}"
         concurrency = max(1, concurrency if concurrency is not None else int(os.environ.get("WORKER_CONCURRENCY", "1")))
+        processes = max(1, processes if processes is not None else int(os.environ.get("WORKER_PROCESSES", "1")))
         logging.getLogger("django_tasks_db").setLevel(logging.WARNING)
+        if processes > 1:
+            self._run_processes(worker_id, interval, poll, sweep_every, processes, concurrency)
+            return
         stop = threading.Event()
         keeper = threading.Thread(target=self._keep, args=(worker_id, sweep_every, stop), daemon=True)
         keeper.start()
@@ -79,6 +96,54 @@ class Command(BaseCommand):
             WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
             self.stdout.write(f"Delivery worker {worker_id} stopped.")
 
+    def _run_processes(
+        self, worker_id: str, interval: float, poll: float, sweep_every: float, processes: int, concurrency: int
+    ) -> None:
+        """Fork `processes` children that deliver (each `concurrency` threads, so the GIL is never
+        shared by more than one process's deliveries); this parent keeps the heartbeat and the sweeper.
+        SIGTERM/SIGINT are passed on: every call in flight finishes. A child that dies unasked stops
+        the others and the parent exits 1, for the process manager to start it all again."""
+        connections.close_all()  # nothing open crosses a fork
+        children = [_fork_deliverer(f"{worker_id[:54]}-p{n}", interval, poll, concurrency) for n in range(processes)]
+        stopping = threading.Event()
+
+        def shutdown(signum: int, frame: object) -> None:
+            stopping.set()
+            for pid in children:
+                _signal(pid, signum)
+
+        for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), shutdown)
+        stop = threading.Event()
+        keeper = threading.Thread(target=self._keep, args=(worker_id, sweep_every, stop), daemon=True)
+        keeper.start()
+        self.stdout.write(f"Delivery worker {worker_id} started ({processes} processes, {concurrency} at a time each).")
+        failed = False
+        try:
+            remaining = set(children)
+            while remaining:
+                pid, status = os.waitpid(-1, 0)
+                if pid not in remaining:
+                    continue
+                remaining.discard(pid)
+                if os.waitstatus_to_exitcode(status) != 0:
+                    failed = True
+                if not stopping.is_set():
+                    logger.error("Delivery process %s exited unasked; stopping the others", pid)
+                    failed = True
+                    stopping.set()
+                    for other in remaining:
+                        _signal(other, signal.SIGTERM)
+        finally:
+            stop.set()
+            keeper.join(timeout=5)
+            WorkerHeartbeat.objects.filter(worker_id=worker_id).update(stopped_at=timezone.now())
+            connections.close_all()
+            self.stdout.write(f"Delivery worker {worker_id} stopped.")
+        if failed:
+            sys.exit(1)
+
     def _keep(self, worker_id: str, every: float, stop: threading.Event) -> None:
         hostname, pid = socket.gethostname(), os.getpid()
         try:
@@ -92,6 +157,38 @@ class Command(BaseCommand):
                 stop.wait(every)
         finally:
             connections.close_all()
+
+
+def _fork_deliverer(worker_id: str, interval: float, poll: float, concurrency: int) -> int:
+    """Fork a process that runs `concurrency` delivery threads until SIGTERM (or its parent dies)."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 1
+    try:
+        _die_with_parent()
+        doorbell = Doorbell(threads=concurrency)  # made in the child: nothing crosses the fork
+        _run_threads([_worker(f"{worker_id}-{n}", interval, poll, doorbell) for n in range(concurrency)])
+        code = 0
+    except BaseException:
+        logger.exception("Delivery process %s failed", worker_id)
+    finally:
+        os._exit(code)
+
+
+def _die_with_parent() -> None:
+    """Linux: SIGTERM this process when the parent dies (even by SIGKILL), so no deliverer outlives
+    the worker a process manager watches; the calls in flight still finish."""
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _signal(pid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signum)
 
 
 def _worker(worker_id: str, interval: float, poll: float, doorbell: Doorbell) -> Worker:
