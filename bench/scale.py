@@ -19,6 +19,7 @@ import os
 import random
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -53,6 +54,10 @@ SANDBOX_SQLITE = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.sqlite3")
 SANDBOX_LOG = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.log")  # kept: read it if the sandbox died
 BASE = f"http://127.0.0.1:{PORT}"
 SLOW_LEADCONDUIT = f"http://127.0.0.1:{SANDBOX_PORT}/sandbox/fault/slow/feedback?delay={LEADCONDUIT_DELAY}"
+# BENCH_LEADCONDUIT=stub: an asyncio stand-in that answers every call after the delay at almost no
+# CPU (bench/stub_leadconduit.py), so the drain shows the worker rather than a starved sandbox.
+STUB = os.environ.get("BENCH_LEADCONDUIT", "sandbox") == "stub"
+STUB_LEADCONDUIT = f"http://127.0.0.1:{SANDBOX_PORT}/feedback"
 PENDING = "('queued', 'sending', 'retrying')"
 
 FIRST = [f"First{n}" for n in range(400)] + ["Mary", "John", "James", "Maria", "David", "Linda"]
@@ -297,6 +302,17 @@ def wait_for(url: str, seconds: float = 20) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer in {seconds} s")
+
+
+def wait_for_port(port: int, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listens on port {port} after {seconds} s")
 
 
 def stop(process: subprocess.Popen | None) -> None:
@@ -625,8 +641,14 @@ def main() -> None:
                 flush=True,
             )
             threads = WORKER_PROCESSES * WORKER_CONCURRENCY // 2 + 4  # the calls in flight and a few more
-            sandbox = gunicorn_process(SANDBOX_PORT, sandbox_env(), workers=2, threads=threads, log=SANDBOX_LOG)
-            wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/health/")
+            if STUB:
+                print("  (LeadConduit: bench/stub_leadconduit.py, not the sandbox)", flush=True)
+                stub = [sys.executable, "-m", "bench.stub_leadconduit", str(SANDBOX_PORT), str(LEADCONDUIT_DELAY)]
+                sandbox = subprocess.Popen(stub, cwd=ROOT)
+                wait_for_port(SANDBOX_PORT)
+            else:
+                sandbox = gunicorn_process(SANDBOX_PORT, sandbox_env(), workers=2, threads=threads, log=SANDBOX_LOG)
+                wait_for(f"http://127.0.0.1:{SANDBOX_PORT}/health/")
             if "drain" in ONLY:
                 first, last, queued = queue_drain(samples)  # all queued before the worker starts
             worker = subprocess.Popen(
@@ -640,7 +662,7 @@ def main() -> None:
                     str(WORKER_CONCURRENCY),
                 ],
                 cwd=ROOT,
-                env=ENV | {"LEADCONDUIT_FEEDBACK_URL": SLOW_LEADCONDUIT},
+                env=ENV | {"LEADCONDUIT_FEEDBACK_URL": STUB_LEADCONDUIT if STUB else SLOW_LEADCONDUIT},
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
