@@ -165,6 +165,31 @@ def test_with_processes_each_forked_process_delivers_and_sigterm_lets_every_call
     assert heartbeat.pid == worker.pid
 
 
+def test_a_sigterm_to_every_process_at_once_still_lets_every_call_finish(
+    live_server, make_lead, make_event, return_reason
+):
+    # Ctrl-C, systemd (KillMode=control-group) and Heroku signal every process, and the parent
+    # passes its own signal on: each delivery process gets two at once, which is not "hurry up".
+    url = f"{live_server.url}/sandbox/fault/slow/feedback?delay=1"
+    feedbacks = []
+    for _ in range(4):
+        event = make_event()
+        lead = make_lead(event_id=event.event_id, first_name=event.first_name, last_name=event.last_name)
+        feedbacks.append(submit_feedback(lead=lead, feedback_type="return", reason=return_reason))
+    worker = start_worker(url, "--processes", "2", "--concurrency", "2")
+    try:
+        wait_for(lambda: Feedback.objects.filter(pk__in=[f.pk for f in feedbacks], status=Status.SENDING).count() == 4)
+        for pid in [worker.pid, *child_pids(worker.pid)]:
+            os.kill(pid, signal.SIGTERM)
+        output, _ = worker.communicate(timeout=30)
+    finally:
+        worker.kill()
+    assert worker.returncode == 0, output
+    for feedback in feedbacks:
+        assert status_of(feedback) == Status.ACCEPTED
+        assert SandboxCall.objects.filter(event_id=feedback.lead.event_id).count() == 1
+
+
 def test_a_killed_worker_takes_its_delivery_processes_with_it(live_server):
     worker = start_worker(f"{live_server.url}/sandbox/feedback", "--processes", "2")
     try:
@@ -194,3 +219,24 @@ def zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return False
+
+
+def test_a_delivery_thread_that_meets_a_database_error_starts_again():
+    from django.db import OperationalError
+
+    from feedbackportal.feedback.management.commands.run_worker import _loop
+
+    class Flaky:
+        worker_id = "flaky"
+        running = True
+        runs = 0
+
+        def run(self) -> None:
+            self.runs += 1
+            if self.runs == 1:
+                raise OperationalError("the server closed the connection unexpectedly")
+            self.running = False  # as SIGTERM leaves it
+
+    worker = Flaky()
+    _loop(worker, pause=0)  # type: ignore[arg-type]
+    assert worker.runs == 2

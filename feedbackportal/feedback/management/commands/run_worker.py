@@ -6,6 +6,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections, connections
@@ -168,7 +169,8 @@ def _fork_deliverer(worker_id: str, interval: float, poll: float, concurrency: i
     try:
         _die_with_parent()
         doorbell = Doorbell(threads=concurrency)  # made in the child: nothing crosses the fork
-        _run_threads([_worker(f"{worker_id}-{n}", interval, poll, doorbell) for n in range(concurrency)])
+        workers = [_worker(f"{worker_id}-{n}", interval, poll, doorbell) for n in range(concurrency)]
+        _run_threads(workers, second_signal_exits=False)
         code = 0
     except BaseException:
         logger.exception("Delivery process %s failed", worker_id)
@@ -205,15 +207,19 @@ def _worker(worker_id: str, interval: float, poll: float, doorbell: Doorbell) ->
     )
 
 
-def _run_threads(workers: list[Worker]) -> None:
+def _run_threads(workers: list[Worker], *, second_signal_exits: bool = True) -> None:
     """Run each worker's loop in a thread; the first SIGTERM/SIGINT lets every call in flight finish,
-    a second one exits at once. Two threads never deliver one feedback: the task claim and the
-    feedback claim are both conditional updates."""
+    a second one exits at once (unless ``second_signal_exits`` is off: a forked delivery process gets
+    its parent's signal and, from Ctrl-C or a process manager signalling the whole group, its own at
+    the same moment; its hard stop is SIGKILL). Two threads never deliver one feedback: the task
+    claim and the feedback claim are both conditional updates."""
     stopping = threading.Event()
 
     def shutdown(signum: int, frame: object) -> None:
         if stopping.is_set():
-            os._exit(1)
+            if second_signal_exits:
+                os._exit(1)
+            return
         stopping.set()
         for worker in workers:
             worker.running = False
@@ -229,10 +235,16 @@ def _run_threads(workers: list[Worker]) -> None:
             thread.join(timeout=0.2)
 
 
-def _loop(worker: Worker) -> None:
-    try:
-        worker.run()
-    except Exception:
-        logger.exception("Delivery thread %s stopped", worker.worker_id)
-    finally:
-        connections.close_all()
+def _loop(worker: Worker, *, pause: float = 2.0) -> None:
+    """A delivery thread: a database error (a restart, a dropped connection) is logged and the
+    thread starts again after a pause, so the worker never loses capacity silently."""
+    while True:
+        try:
+            worker.run()
+        except Exception:
+            logger.exception("Delivery thread %s failed; starting again in %s s", worker.worker_id, pause)
+        finally:
+            connections.close_all()
+        if not worker.running:
+            return
+        time.sleep(pause)
