@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django_htmx.http import HttpResponseClientRedirect
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
-# Where an htmx POST's in-place answer goes: the lead page's feedback form has one.
+# Where an htmx POST's in-place answer goes: the lead page's feedback panel has one, form or not.
 SESSION_ALERT = "#session-alert"
 
 
@@ -71,17 +71,24 @@ def _refused_by_csrf(request: HttpRequest, response: HttpResponse) -> bool:
 
 
 def _answer_in_place(request: HttpRequest, login_url: str, page: str | None) -> HttpResponse:
+    match = request.resolver_match
+    if match is not None and match.view_name == "feedback:undo":
+        # Not "nothing was sent": the undo did not happen, so the feedback goes out when its window ends.
+        what = "it was not undone, and it is sent when its window ends"
+    else:
+        what = "nothing was sent"
     if request.user.is_authenticated:
         # Signed in, with a stale token: usually a sign-in in another tab, which renews it.
         body = format_html(
-            '<p><strong>This page was out of date — nothing was sent.</strong> <a href="{}">Reload the page</a>, '
-            "then send it again.</p>",
+            '<p><strong>This page was out of date — {}.</strong> <a href="{}">Reload the page</a>, then try again.</p>',
+            what,
             page or resolve_url(settings.LOGIN_REDIRECT_URL),
         )
     else:
         body = format_html(
-            '<p><strong>You were signed out — nothing was sent.</strong> <a href="{}">Sign in again</a>; '
-            "you come back to this page and can send it then.</p>",
+            '<p><strong>You were signed out — {}.</strong> <a href="{}">Sign in again</a>; '
+            "you come back to this page.</p>",
+            what,
             _login_url(login_url, page),
         )
     response = HttpResponse(body)

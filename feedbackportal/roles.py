@@ -12,6 +12,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django_htmx.http import HttpResponseClientRedirect
 
 from feedbackportal.people import display_name
 
@@ -39,6 +40,12 @@ def admins_to_ask() -> list[str]:
 
 
 def no_role(request: HttpRequest) -> HttpResponse:
+    htmx = getattr(request, "htmx", None)
+    page = htmx.current_url_abs_path if htmx else None
+    if page:
+        # htmx swaps no 4xx: a status poll or an Undo would just stop, unexplained. The whole page
+        # is loaded again instead, and it says why.
+        return HttpResponseClientRedirect(page)
     return render(request, "403.html", {"no_role": True, "admins": admins_to_ask()}, status=403)
 
 

@@ -122,3 +122,31 @@ def test_an_htmx_poll_without_a_session_sends_the_page_to_sign_in_and_back_to_th
     response = client.get(reverse("feedback:status", kwargs={"pk": feedback.pk}), **htmx_from(lead.get_absolute_url()))
 
     assert response["HX-Redirect"] == f"{reverse('login')}?next={lead.get_absolute_url()}"
+
+
+def test_an_undo_without_a_session_says_it_was_not_undone(client, agent, make_lead, return_reason):
+    # An undo that did not happen must not read "nothing was sent": the feedback goes out when its window ends.
+    lead = make_lead()
+    feedback = Feedback.objects.create(lead=lead, feedback_type="return", reason=return_reason, agent=agent)
+
+    response = client.post(reverse("feedback:undo", kwargs={"pk": feedback.pk}), **htmx_from(lead.get_absolute_url()))
+
+    assert response["HX-Retarget"] == "#session-alert"
+    text = answer(response).get_text(" ", strip=True)
+    assert text.startswith("You were signed out — it was not undone, and it is sent when its window ends.")
+    assert "nothing was sent" not in text
+    feedback.refresh_from_db()
+    assert feedback.status == "queued"
+
+
+def test_the_lead_page_has_the_alert_the_answer_goes_to_even_with_nothing_left_to_send(
+    agent_client, make_lead, return_reason, conversion_reason
+):
+    lead = make_lead()
+    Feedback.objects.create(lead=lead, feedback_type="return", reason=return_reason)
+    Feedback.objects.create(lead=lead, feedback_type="conversion", reason=conversion_reason)
+
+    page = answer(agent_client.get(lead.get_absolute_url()))
+
+    assert page.select_one("form.feedback-form") is None
+    assert page.select_one("#feedback-panel #session-alert[role=alert]") is not None

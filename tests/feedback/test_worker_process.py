@@ -238,5 +238,5 @@ def test_a_delivery_thread_that_meets_a_database_error_starts_again():
             self.running = False  # as SIGTERM leaves it
 
     worker = Flaky()
-    _loop(worker, pause=0)  # type: ignore[arg-type]
+    _loop(worker, pause=0)
     assert worker.runs == 2

@@ -214,6 +214,21 @@ def test_a_user_without_a_role_is_told_so_and_whom_to_ask(db, make_lead):
         assert page.select("nav[aria-label=Main] a") == [], url
 
 
+def test_an_htmx_request_from_a_user_whose_role_was_taken_reloads_the_page_to_say_why(db, add_feedback):
+    feedback = add_feedback(status=Status.QUEUED)
+    page = feedback.lead.get_absolute_url()
+    client = client_for("no role")
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": f"http://testserver{page}"}
+
+    poll = client.get(reverse("feedback:status", kwargs={"pk": feedback.pk}), **headers)
+    undo = client.post(reverse("feedback:undo", kwargs={"pk": feedback.pk}), **headers)
+
+    # htmx swaps no 4xx: without this the poll would stop and Undo do nothing, unexplained.
+    assert poll["HX-Redirect"] == page
+    assert undo["HX-Redirect"] == page
+    assert client.get(page).status_code == 403
+
+
 def brand_new_view(request: HttpRequest) -> HttpResponse:
     return HttpResponse("lead data")
 
