@@ -15,7 +15,7 @@ from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from feedbackportal.feedback.models import Feedback, Status
-from feedbackportal.imports.batching import Batch, batches, record_batch
+from feedbackportal.imports.batching import Batch, batches, beat, record_batch
 from feedbackportal.imports.csv_reader import ImportRefused, column_key
 from feedbackportal.imports.lead_batches import parse_received_at
 from feedbackportal.imports.models import (
@@ -95,7 +95,12 @@ def import_reconciliation(job: ImportJob, reader: Iterator[list[str]]) -> None:
         with transaction.atomic():
             record_batch(job, _read_batch(job, header, columns, batch))
     with transaction.atomic():
+        # The beats hold the job's row for the whole matching: a cancel or the sweeper's resume waits
+        # for it. A job cancelled before matching is not matched; the closing beat leaves a fresh
+        # heartbeat, so a resume that waited finds the job moving and leaves it to finish.
+        beat(job)
         match_export(job)
+        beat(job)
 
 
 def _read_batch(job: ImportJob, header: list[str], columns: dict[str, int], batch: Batch) -> list[ImportRow]:

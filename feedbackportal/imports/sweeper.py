@@ -28,7 +28,10 @@ def resume_imports(*, now: datetime, **kwargs: Any) -> dict[str, int]:
         if task_alive(job.task_id, now):
             continue
         with transaction.atomic():
-            updated = ImportJob.objects.filter(pk=job.pk, status=job.status, task_id=job.task_id).update(
+            # Still stalled when the row is ours: a run that was busy holding it (reconciliation's
+            # matching) has just beaten, and is left to finish.
+            still_stalled = Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True)
+            updated = ImportJob.objects.filter(still_stalled, pk=job.pk, status=job.status, task_id=job.task_id).update(
                 task_id=str(run_import.enqueue(job.pk).id), status=ImportStatus.QUEUED
             )
             if not updated:

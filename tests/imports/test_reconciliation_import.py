@@ -1,6 +1,6 @@
 """Reconciliation as an import kind: LeadConduit's export read in batches, matched, and confirmed from."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -229,3 +229,47 @@ def test_a_reconciliation_whose_worker_died_while_matching_resumes_without_readi
     assert sorted(job.findings.values_list("group", flat=True)) == [
         "agree", "agree", "confirmable", "elsewhere", "twice"
     ]  # fmt: skip
+
+
+def test_a_reconciliation_cancelled_once_every_row_is_read_is_not_matched(make_lead, return_reason, monkeypatch):
+    sample_portal(make_lead, return_reason)
+    header, _ = csv_preview(lambda: SAMPLE.open("rb"))
+    job = services.import_job_create(
+        kind=ImportKind.RECONCILIATION,
+        uploaded=None,
+        name=SAMPLE.name,
+        column_mapping=reconcile_batches.guess_reconcile_mapping(header),
+    )
+    read_in_batches = reconcile_batches.batches
+
+    def cancelled_after_reading(*args, **kwargs):
+        yield from read_in_batches(*args, **kwargs)
+        assert services.import_job_cancel(job=job, user=None)  # a manager's cancel, as matching begins
+
+    monkeypatch.setattr(reconcile_batches, "batches", cancelled_after_reading)
+    job = runner.run_import(job, lambda: SAMPLE.open("rb"))
+
+    assert (job.status, job.processed, job.findings.count()) == (ImportStatus.CANCELLED, 7, 0)
+
+
+def test_the_sweeper_leaves_a_reconciliation_that_beat_while_it_looked(make_lead, return_reason, monkeypatch):
+    # Matching holds the job's row in one long transaction; a sweep that found its heartbeat stale
+    # waits for the row, then sees the beat matching closed with, and must not start a second run.
+    from feedbackportal.imports import sweeper
+
+    job = ImportJob.objects.create(
+        kind=ImportKind.RECONCILIATION,
+        status=ImportStatus.RUNNING,
+        original_name="export.csv",
+        task_id="an-old-task",
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+
+    def beats_meanwhile(task_id, now):
+        ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now())
+        return False
+
+    monkeypatch.setattr(sweeper, "task_alive", beats_meanwhile)
+    assert sweeper.resume_imports(now=timezone.now()) == {"imports_resumed": 0}
+    job.refresh_from_db()
+    assert (job.status, job.task_id) == (ImportStatus.RUNNING, "an-old-task")
