@@ -16,7 +16,6 @@ import os
 import re
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,28 +26,13 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from bench.ports import free_port, wait_for_port
+
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_P50_MS, TARGET_P95_MS = 300, 600
 ROW = re.compile(
     r'<tr id="feedback-(\d+)" class="status-([a-z]+)"\s*(?:hx-get="([^"]+)" hx-trigger="load delay:(\d+)ms")?'
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port} after {timeout} s")
 
 
 def database_url(kind: str, workdir: str) -> str | None:

@@ -19,7 +19,6 @@ import os
 import random
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
+
+from bench.ports import wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -302,17 +303,6 @@ def wait_for(url: str, seconds: float = 20) -> None:
         except OSError:
             time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer in {seconds} s")
-
-
-def wait_for_port(port: int, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port} after {seconds} s")
 
 
 def stop(process: subprocess.Popen | None) -> None:
