@@ -14,12 +14,13 @@ SESSION_ALERT = "#session-alert"
 
 
 class HtmxLoginRedirectMiddleware:
-    """What an htmx request that lost its session, or its CSRF token, gets instead of a dead end.
+    """What an htmx request that lost its session gets instead of a dead end.
 
     A GET (a status poll) sends the whole page to the login form, which returns to that page: htmx
     would otherwise swap the login page into the fragment that asked. A POST (a feedback) answers
-    in place, in the form's ``#session-alert``: nothing was sent, and the form keeps the agent's
-    choice; signing in returns to the page (a GET), never to the POST's URL (405).
+    in place, in the page's ``#session-alert``: nothing was sent, and the form keeps the agent's
+    choice; signing in returns to the page (a GET), never to the POST's URL (405). A failed CSRF
+    check is answered the same way by its own view (``errors.csrf_failure``).
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -31,15 +32,12 @@ class HtmxLoginRedirectMiddleware:
         if not htmx:
             return response
         login_url = resolve_url(settings.LOGIN_URL)
-        signed_out = response.status_code == 302 and response.get("Location", "").startswith(login_url)
-        page = htmx.current_url_abs_path  # None unless the page is on this site
-        if request.method in SAFE_METHODS:
-            if signed_out:
-                return HttpResponseClientRedirect(_login_url(login_url, page or request.get_full_path()))
+        if not (response.status_code == 302 and response.get("Location", "").startswith(login_url)):
             return response
-        if signed_out or _refused_by_csrf(request, response):
-            return _answer_in_place(request, login_url, page)
-        return response
+        if request.method in SAFE_METHODS:
+            page = htmx.current_url_abs_path  # None unless the page is on this site
+            return HttpResponseClientRedirect(_login_url(login_url, page or request.get_full_path()))
+        return answer_in_place(request)
 
 
 class PrivateResponsesMiddleware:
@@ -59,18 +57,12 @@ class PrivateResponsesMiddleware:
         return response
 
 
-def _refused_by_csrf(request: HttpRequest, response: HttpResponse) -> bool:
-    # CsrfViewMiddleware marks a request it accepted; a 403 without that mark came from its check,
-    # unless the view is exempt from it (and then the 403 is the view's own).
-    view = getattr(request.resolver_match, "func", None)
-    return (
-        response.status_code == 403
-        and not getattr(request, "csrf_processing_done", False)
-        and not getattr(view, "csrf_exempt", False)
-    )
-
-
-def _answer_in_place(request: HttpRequest, login_url: str, page: str | None) -> HttpResponse:
+def answer_in_place(request: HttpRequest) -> HttpResponse:
+    """An htmx POST that lost its session (here) or failed its CSRF check (errors.csrf_failure):
+    what did not happen, said in the page's ``#session-alert``, with the way back to the page."""
+    login_url = resolve_url(settings.LOGIN_URL)
+    htmx = getattr(request, "htmx", None)
+    page = htmx.current_url_abs_path if htmx else None  # None unless the page is on this site
     match = request.resolver_match
     if match is not None and match.view_name == "feedback:undo":
         # Not "nothing was sent": the undo did not happen, so the feedback goes out when its window ends.
