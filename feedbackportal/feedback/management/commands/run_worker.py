@@ -106,10 +106,13 @@ class Command(BaseCommand):
         the others and the parent exits 1, for the process manager to start it all again."""
         connections.close_all()  # nothing open crosses a fork
         children = [_fork_deliverer(f"{worker_id[:54]}-p{n}", interval, poll, concurrency) for n in range(processes)]
-        stopping = threading.Event()
+        stopping = False
 
         def shutdown(signum: int, frame: object) -> None:
-            stopping.set()
+            # No lock in a signal handler (a threading.Event holds one): another signal can arrive
+            # inside this one, and would wait for the lock forever.
+            nonlocal stopping
+            stopping = True
             for pid in children:
                 _signal(pid, signum)
 
@@ -130,10 +133,10 @@ class Command(BaseCommand):
                 remaining.discard(pid)
                 if os.waitstatus_to_exitcode(status) != 0:
                     failed = True
-                if not stopping.is_set():
+                if not stopping:
                     logger.error("Delivery process %s exited unasked; stopping the others", pid)
                     failed = True
-                    stopping.set()
+                    stopping = True
                     for other in remaining:
                         _signal(other, signal.SIGTERM)
         finally:
@@ -213,16 +216,17 @@ def _run_threads(workers: list[Worker], *, second_signal_exits: bool = True) -> 
     its parent's signal and, from Ctrl-C or a process manager signalling the whole group, its own at
     the same moment; its hard stop is SIGKILL). Two threads never deliver one feedback: the task
     claim and the feedback claim are both conditional updates."""
-    stopping = threading.Event()
+    signals = 0
 
     def shutdown(signum: int, frame: object) -> None:
-        if stopping.is_set():
-            if second_signal_exits:
-                os._exit(1)
-            return
-        stopping.set()
+        # No lock in here (a threading.Event holds one): a second signal can arrive inside this
+        # handler, and would wait forever for the lock the first one holds.
+        nonlocal signals
+        signals += 1
         for worker in workers:
             worker.running = False
+        if signals > 1 and second_signal_exits:
+            os._exit(1)
 
     for name in ("SIGINT", "SIGTERM", "SIGQUIT"):
         if hasattr(signal, name):
