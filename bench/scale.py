@@ -50,6 +50,7 @@ WORKER_PROCESSES = 2
 PARTS = ("search", "pages", "drain", "agents", "export")
 ONLY = {part for part in os.environ.get("BENCH_SCALE_ONLY", ",".join(PARTS)).split(",") if part}
 LEADCONDUIT_DELAY = 0.2
+KEEP = os.environ.get("BENCH_SCALE_KEEP", "") not in ("", "0", "false")  # leave the database for EXPLAIN
 URL = f"{SERVER}/{NAME}"
 SANDBOX_SQLITE = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.sqlite3")
 SANDBOX_LOG = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.log")  # kept: read it if the sandbox died
@@ -671,10 +672,13 @@ def main() -> None:
     finally:
         for process in (worker, sandbox, gunicorn):
             stop(process)
-        admin_sql(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+        if KEEP:
+            print(f"\nKept {NAME} (BENCH_SCALE_KEEP).")
+        else:
+            admin_sql(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)')
+            print(f"\nDropped {NAME}.")
         for path in SANDBOX_SQLITE.parent.glob(f"{SANDBOX_SQLITE.name}*"):
             path.unlink(missing_ok=True)
-        print(f"\nDropped {NAME}.")
 
 
 BENCH_USERS = """
