@@ -168,7 +168,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Login throttling (django-axes): the first backend refuses any login, right password or not, for a
 # username or an address with LOGIN_FAILURE_LIMIT failures in the last LOGIN_COOLOFF_MINUTES.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "feedbackportal.permissions.OneQueryPermissions",  # permission checks in one query (not a sign-in)
+    "django.contrib.auth.backends.ModelBackend",
+]
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
 # Each listed separately: a username is locked whatever address it is tried from, and an address

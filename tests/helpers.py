@@ -73,3 +73,8 @@ def logged_in(user: User) -> Client:
     client = Client()
     client.force_login(user)
     return client
+
+
+# Every request checks the user's permissions (the role check; the managers' banner): one query,
+# feedbackportal/permissions.py.
+PERMISSION_QUERIES = 1

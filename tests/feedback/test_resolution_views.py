@@ -11,7 +11,7 @@ from django.utils import timezone
 from feedbackportal.feedback.models import DeliveryAttempt, Feedback, FeedbackAction, Reason, Status
 from feedbackportal.feedback.services import cancel_feedback, confirm_feedback_delivered, submit_feedback
 from feedbackportal.leads.models import Lead
-from tests.helpers import make_feedback, reload
+from tests.helpers import PERMISSION_QUERIES, make_feedback, reload
 
 QUEUE_URL = reverse("feedback:queue")
 ACTIONS = ["resend", "confirm", "cancel"]
@@ -221,9 +221,9 @@ def test_the_queue_makes_a_fixed_number_of_queries(
     for _ in range(rows // 2):
         make_feedback(make_lead(), return_reason, status=Status.UNCONFIRMED, attempts=2, agent=agent)
         make_feedback(make_lead(), return_reason, status=Status.FAILED, attempts=3)
-    # session, user, the manager's permissions (2), the worker heartbeat for the banner,
+    # session, user, the manager's permissions, the worker heartbeat for the banner,
     # the counts per status (reused by the nav link), the page's count, the page's rows
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(6 + PERMISSION_QUERIES):
         response = manager_client.get(QUEUE_URL)
     assert len(queue_rows(html(response))) == rows
 
@@ -427,9 +427,9 @@ def test_the_detail_makes_a_fixed_number_of_queries(
         FeedbackAction.objects.create(
             feedback=feedback, actor=manager, action="resent", comment=comment, from_status="failed", to_status="queued"
         )
-    # session, user, permissions (2), worker heartbeat, the feedback with lead, agent and reason,
+    # session, user, permissions, worker heartbeat, the feedback with lead, agent and reason,
     # its attempts, its actions with their actors, the nav link's count
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(7 + PERMISSION_QUERIES):
         response = manager_client.get(detail_url(feedback))
     page = html(response)
     assert len(page.select("article.attempt")) == 6
@@ -457,9 +457,9 @@ def test_agents_get_no_attention_link_and_pay_no_query_for_it(
     lead = make_lead()
     make_feedback(lead, return_reason, status=Status.UNCONFIRMED, attempts=1)
     make_feedback(lead, return_reason, status=Status.FAILED, attempts=1)
-    # session, user, the permission check of the managers' banner (2), lead, the agent's view of it,
+    # session, user, permissions (the managers' banner), lead, the agent's view of it,
     # duplicates, feedbacks, reasons
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(7 + PERMISSION_QUERIES):
         response = agent_client.get(lead.get_absolute_url())
     page = html(response)
     assert page.select_one(".attention-link") is None

@@ -7,11 +7,10 @@ from django.urls import reverse
 from feedbackportal.feedback.models import Feedback, Reason, Status
 from feedbackportal.leads.models import Lead
 from feedbackportal.sandbox.models import SandboxCall
+from tests.helpers import PERMISSION_QUERIES
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 FOR_EVENT_URL = reverse("feedback:for_event")
-# Every page, partials included, checks the agent's permissions for the managers' worker banner.
-PERMISSION_QUERIES = 2
 
 
 def html(response) -> BeautifulSoup:

@@ -11,6 +11,7 @@ from feedbackportal.imports.feedback_preview import DUPLICATE_MESSAGE, FeedbackP
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 from feedbackportal.sandbox.models import SandboxCall
 from tests.conftest import new_event_id
+from tests.helpers import PERMISSION_QUERIES
 from tests.imports.conftest import csv_bytes, upload
 
 pytestmark = pytest.mark.django_db
@@ -127,9 +128,9 @@ def test_the_preview_page_takes_a_fixed_number_of_queries(
     tmp_path, manager_client, every_kind_of_row, django_assert_num_queries
 ):
     job = previewed(tmp_path, every_kind_of_row)
-    # session, user, 2 permission checks, the job with its people, the rows' count, the base layout's
+    # session, user, permissions, the job with its people, the rows' count, the base layout's
     # worker banner and attention count: the preview itself is read from the job's row.
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(6 + PERMISSION_QUERIES):
         assert manager_client.get(job.get_absolute_url()).status_code == 200
 
 

@@ -10,10 +10,9 @@ from feedbackportal.feedback.models import Status
 from feedbackportal.leads.models import LeadView
 from feedbackportal.leads.selectors import recent_work
 from feedbackportal.leads.services import lead_view_record
-from tests.helpers import make_feedback
+from tests.helpers import PERMISSION_QUERIES, make_feedback
 
 SEARCH_URL = reverse("leads:search")
-PERMISSION_QUERIES = 2
 
 
 def html(response) -> BeautifulSoup:

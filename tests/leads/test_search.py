@@ -7,12 +7,10 @@ from django.utils import timezone
 
 from feedbackportal.feedback.models import Status
 from feedbackportal.leads.models import Lead, phone_digits
-from tests.helpers import make_feedback
+from tests.helpers import PERMISSION_QUERIES, make_feedback
 
 SEARCH_URL = reverse("leads:search")
 HTMX = {"HTTP_HX_REQUEST": "true"}
-# Every page, partials included, checks the agent's permissions for the managers' worker banner.
-PERMISSION_QUERIES = 2
 
 
 def html(response) -> BeautifulSoup:
@@ -443,7 +441,9 @@ def test_an_htmx_search_with_feedback_on_every_lead_makes_a_fixed_number_of_quer
         lead = make_lead(last_name="Capper", source_name="SunPeak Solar")
         make_feedback(lead, return_reason, status=Status.ACCEPTED)
         make_feedback(lead, conversion_reason, status=Status.REJECTED)
-    with django_assert_num_queries(5):  # session, user, its permissions (2, the role check), the leads
+    with django_assert_num_queries(
+        3 + PERMISSION_QUERIES
+    ):  # session, user, its permissions (the role check), the leads
         response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
     assert len(html(response).select("#results .result-feedback .badge")) == 20
 

@@ -13,6 +13,7 @@ from feedbackportal.feedback.models import Feedback
 from feedbackportal.feedback.services import submit_feedback
 from feedbackportal.leads.models import DEFAULT_FIELD_MAPPING, Lead, Source, SourceReasonWording
 from tests.conftest import new_event_id
+from tests.helpers import PERMISSION_QUERIES
 
 
 def html(response) -> BeautifulSoup:
@@ -143,9 +144,8 @@ def test_a_lead_without_a_source_shows_its_source_name_and_no_window(agent_clien
 
 def test_the_lead_page_costs_no_extra_query_for_the_source(agent_client, source, make_lead, django_assert_num_queries):
     lead = make_lead(source=source)
-    # session, user, the permission check of the managers' banner (2), lead with source, the agent's view
-    # of it, duplicates, feedbacks, reasons
-    with django_assert_num_queries(9):
+    # session, user, permissions, lead with source, the agent's view of it, duplicates, feedbacks, reasons
+    with django_assert_num_queries(7 + PERMISSION_QUERIES):
         agent_client.get(lead.get_absolute_url())
 
 

@@ -10,11 +10,9 @@ from django.urls import reverse
 from feedbackportal.feedback.models import Feedback, Reason, Status
 from feedbackportal.leads.models import Lead, Source, SourceReasonWording
 from feedbackportal.sandbox.models import SandboxCall
-from tests.helpers import make_feedback
+from tests.helpers import PERMISSION_QUERIES, make_feedback
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-# Every page, partials included, checks the agent's permissions for the managers' worker banner.
-PERMISSION_QUERIES = 2
 
 
 def html(response) -> BeautifulSoup:

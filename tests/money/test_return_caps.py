@@ -12,7 +12,7 @@ from django.utils import timezone
 from feedbackportal.feedback.caps import CapUse, cap_use_by_source, cap_use_for, month_start
 from feedbackportal.feedback.models import Status
 from feedbackportal.leads.models import Source
-from tests.helpers import make_feedback
+from tests.helpers import PERMISSION_QUERIES, make_feedback
 
 
 @pytest.fixture
@@ -138,7 +138,7 @@ def test_the_lead_page_costs_two_queries_more_for_a_capped_source(
     agent_client, source, make_lead, django_assert_num_queries
 ):
     lead = make_lead(source=source)
-    # session, user, the managers' banner's permission check (2), lead with source, the agent's view of
+    # session, user, permissions (the managers' banner), lead with source, the agent's view of
     # it, duplicates, feedbacks, reasons, then this month's leads and returns of the source
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(9 + PERMISSION_QUERIES):
         agent_client.get(lead.get_absolute_url())

@@ -3,6 +3,9 @@ from decimal import Decimal
 
 from django import template
 from django.conf import settings
+from django.urls import reverse
+from django.utils import dateformat, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from feedbackportal.feedback.models import LIVE_STATUSES, Status
@@ -79,3 +82,37 @@ def feedback_badges(lead: Lead) -> list[FeedbackBadge]:
             word = done if status in LIVE_STATUSES else tried
             found.append(FeedbackBadge(f"{word} · {BADGE_STATUS.get(Status(status), Status(status).label)}", status))
     return found
+
+
+@register.simple_tag
+def search_result(lead: Lead, query: str, selected: bool) -> SafeString:
+    """One row of the search results: the lead's name, phone, email and event id with what the search
+    matched marked, its source, when it came in and what happened to it.
+
+    Built here rather than in the template: a search shows up to 25 rows, and the template engine
+    took about 0.3 ms a row, a third of a search's time at a million leads (bench/scale.py).
+    """
+    received = timezone.localtime(lead.received_at)
+    source = format_html('<span class="result-source">{}</span> · ', lead.source_name) if lead.source_name else ""
+    badges = format_html_join(
+        "", '<span class="badge badge-{}">{}</span>', ((badge.status, badge.text) for badge in feedback_badges(lead))
+    )
+    return format_html(
+        '<li role="none"><a href="{}" class="result" role="option" aria-selected="{}">'
+        '<span class="result-name">{}</span>'
+        '<span class="result-meta">{} · {}</span>'
+        '<span class="result-meta mono">{}</span>'
+        '<span class="result-meta">{}<time datetime="{}" title="Received">{}</time></span>'
+        '<span class="result-feedback">{}</span>'
+        "</a></li>",
+        reverse("leads:detail", args=[lead.pk]),
+        "true" if selected else "false",
+        mark_name(lead.full_name, query) if lead.full_name else "(name not yet known)",
+        mark_phone(phone(lead.phone), query) if lead.phone else "no phone",
+        mark_prefix(lead.email, query) if lead.email else "no email",
+        mark_prefix(lead.event_id, query),
+        source,
+        received.isoformat(),
+        dateformat.format(received, "M j, Y"),
+        badges,
+    )
