@@ -5,7 +5,7 @@ from bs4 import BeautifulSoup
 from django.test import override_settings
 from django.utils import timezone
 
-from feedbackportal.leads.templatetags.leads import phone, search_result
+from feedbackportal.leads.templatetags.leads import phone, search_results
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,7 @@ def test_a_search_result_says_what_it_lacks_and_when_the_lead_came_in_local_time
         received_at=datetime(2026, 3, 2, 3, 30, tzinfo=UTC),
     )
     with timezone.override("America/Chicago"):
-        row = BeautifulSoup(search_result(lead, "anything", selected=True), "html.parser")
+        row = BeautifulSoup(search_results([lead], "anything"), "html.parser")
     link = row.select_one("a.result")
     assert link["href"] == f"/leads/{lead.pk}/"
     assert link["aria-selected"] == "true"
@@ -54,8 +54,8 @@ def test_a_search_result_keeps_lead_data_as_text(make_lead):
     lead = make_lead(
         first_name='<img src=x onerror="alert(1)">', source_name="<b>Seller</b>", email="o'neil@example.com"
     )
-    html = search_result(lead, "<img", selected=False)
-    row = BeautifulSoup(html, "html.parser")
+    html = search_results([make_lead(), lead], "<img")
+    row = BeautifulSoup(html, "html.parser").select("li")[1]
     assert row.select_one("img") is None
     assert row.select_one("b") is None
     assert row.select_one(".result-name mark").get_text() == "<img"
