@@ -78,3 +78,6 @@ def logged_in(user: User) -> Client:
 # Every request checks the user's permissions (the role check; the managers' banner): one query,
 # feedbackportal/permissions.py.
 PERMISSION_QUERIES = 1
+
+# An agent's search (LeadQuerySet.ranked_search): one query.
+SEARCH_QUERIES = 1

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
@@ -42,30 +44,70 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         match = search_terms(query)
         return self.filter(match.matches) if match else self.none()
 
-    def ranked_search(self, query: str) -> "LeadQuerySet":
-        """search(), exact matches first (the whole name, email or number typed), then newest first.
+    def ranked_search(self, query: str, limit: int) -> "LeadQuerySet":
+        """The first `limit` leads search() finds: exact matches first (the whole name, email or number
+        typed), then newest first. Each has `exact_match` (True for an exact match).
 
-        Each row has `exact_match` (True for an exact match). Sorting on it first also keeps
-        PostgreSQL from walking the received_at index backwards until it has found enough matches
-        (seconds at a million leads for a rare fragment): it finds the matches through their own
-        indexes, then sorts the few it found.
+        One query, cheap however large the table and however common the term. It picks candidates
+        and sorts only those:
+        - for each way to match exactly (a first name, a last name, an email…), its newest `limit`
+          rows, read newest first from its (value, received_at, id) index (migration 0010) and
+          stopped there: "Smith" among a million leads reads 26 entries, not every Smith;
+        - only when those are fewer than `limit`, for each partial way (a start, a fragment) its
+          newest `limit`, found through its own index and sorted.
+        Neither lets PostgreSQL walk received_at newest first, testing every lead until enough
+        match (seconds at a million leads when they are rare, or all old).
         """
-        match = search_terms(query)
-        if not match:
+        terms = search_terms(query)
+        if not terms:
             return self.none()
+        exact_sql, exact_params = self._newest([(way.match, way.pinned) for way in terms.exact], limit)
+        candidates, params = f"SELECT id FROM ({exact_sql}) AS exact", list(exact_params)
+        if terms.partial:
+            partial_sql, partial_params = self._newest([(way, None) for way in terms.partial], limit)
+            # Asked only when the exact ones do not fill the page (PostgreSQL runs a constant
+            # condition first, and skips what it guards when false).
+            candidates += (
+                f" UNION SELECT id FROM ({partial_sql}) AS partial"
+                f" WHERE (SELECT COUNT(*) FROM ({exact_sql}) AS exact_found) < %s"
+            )
+            params += [*partial_params, *exact_params, limit]
         exact = models.Case(
-            models.When(match.exact, then=models.Value(True)),
+            models.When(terms.exact_match, then=models.Value(True)),
             default=models.Value(False),
             output_field=models.BooleanField(),
         )
-        return self.filter(match.matches).annotate(exact_match=exact).order_by("-exact_match", "-received_at", "-id")
+        # Every candidate an exact match finds comes from the first list: an exact match outside it
+        # is older than `limit` that are in it, so it sorts after them and off the page.
+        found = self.filter(pk__in=RawSQL(candidates, params)).annotate(exact_match=exact)
+        return found.order_by("-exact_match", "-received_at", "-id")[:limit]
+
+    def _newest(self, ways: list[tuple[models.Q, models.Expression | models.F | None]], limit: int) -> tuple[str, list]:
+        """SQL for the newest `limit` leads of each way, as (id, received_at) rows: a UNION of one
+        subquery per way, each a derived table (SQLite takes no LIMIT in a UNION's arms).
+
+        A way that pins an indexed value (an exact name) is sorted on that value first, equal
+        throughout, then newest first: the order of its (value, received_at, id) index, which hands
+        over the newest rows and stops, and no order the received_at index holds. Any other way is
+        sorted on an expression no index holds: its matches are found through their own index.
+        """
+        rows = self.model._default_manager.values_list("id", "received_at")
+        unindexed = NotIndexed("received_at", output_field=_WHEN).desc()
+        arms = []
+        params: list = []
+        for n, (way, pinned) in enumerate(ways):
+            order = (unindexed,) if pinned is None else (pinned.desc(), models.F("received_at").desc())
+            sql, arm_params = rows.filter(way).order_by(*order, "-id")[:limit].query.sql_with_params()
+            arms.append(f"SELECT * FROM ({sql}) AS way{n}")
+            params += arm_params
+        return " UNION ".join(arms), params
 
     def duplicates_of(self, lead: "Lead") -> "LeadQuerySet":
         """Other leads with the lead's phone digits or email, from any source, received within
         DUPLICATE_WINDOW of it (before or after), newest first.
 
-        Found through the phone_digits equality index and the email pattern index (which serves
-        equality too) on PostgreSQL; EXPLAIN test in tests/leads/test_search_plans.py.
+        Found through the phone_digits equality index and the email's (email, received_at, id)
+        pattern index (which serves equality and the date range too) on PostgreSQL; EXPLAIN test in tests/leads/test_search_plans.py.
         """
         same_person = models.Q()
         if len(lead.phone_digits) >= DUPLICATE_MIN_PHONE_DIGITS:
@@ -98,22 +140,70 @@ class NotIndexedOnSQLite(models.Func):
         return super().as_sql(compiler, connection, template="+%(expressions)s", **extra_context)
 
 
+class NotIndexed(NotIndexedOnSQLite):
+    """A timestamp's value that no index holds in order, on PostgreSQL too (plus a zero interval):
+    sorting on it keeps the planner from walking the column's index to find a LIMIT's rows."""
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, template="(%(expressions)s + interval '0')", **extra_context)
+
+
+_WHEN = models.DateTimeField()
+
+
+@dataclass(frozen=True)
+class Exact:
+    """An exact way to match: `match`, and `pinned`, the indexed value it fixes (the same in every
+    row it matches), which ranked_search sorts on to read its index in order."""
+
+    match: models.Q
+    pinned: models.Expression | models.F
+
+
+def _exact_name(first: str | None = None, last: str | None = None) -> Exact:
+    """A whole first name, last name, or both (then pinned by the last name's index)."""
+    fields = {"first_name__iexact": first, "last_name__iexact": last}
+    match = models.Q(**{field: value for field, value in fields.items() if value is not None})
+    return Exact(match, Upper("last_name") if last is not None else Upper("first_name"))
+
+
+def _exact(field: str, value: str) -> Exact:
+    return Exact(models.Q(**{field: value}), models.F(field))
+
+
 @dataclass(frozen=True)
 class SearchTerms:
-    matches: models.Q  # what the search finds
-    exact: models.Q  # which of those the agent typed in full
+    """What an agent's query finds, as the ways to match it, each one index lookup."""
+
+    exact: list[Exact]  # the agent typed it in full: a whole name, email, number or event id
+    partial: list[models.Q]  # it starts with what was typed (a phone number: holds it anywhere)
+
+    @property
+    def matches(self) -> models.Q:
+        return self.exact_match | _any(self.partial)
+
+    @property
+    def exact_match(self) -> models.Q:
+        return _any([way.match for way in self.exact])
+
+
+def _any(ways: list[models.Q]) -> models.Q:
+    found = models.Q()
+    for way in ways:
+        found |= way
+    return found
 
 
 def search_terms(query: str) -> SearchTerms | None:
-    """What an agent's query matches and what counts as an exact match; None when it can match nothing."""
+    """What an agent's query matches, and which of those are exact; None when it can match nothing."""
     query = " ".join(query.split())
     if not query:
         return None
     lowered = query.lower()
     if is_event_id(query):
-        return SearchTerms(models.Q(event_id=lowered), models.Q(event_id=lowered))
+        return SearchTerms([_exact("event_id", lowered)], [])
     if "@" in query:
-        return SearchTerms(models.Q(email__startswith=lowered), models.Q(email=lowered))
+        return SearchTerms([_exact("email", lowered)], [models.Q(email__startswith=lowered)])
     if PHONE_CHARACTERS_RE.fullmatch(query):
         return _phone_terms(query)
     if "," in query:
@@ -121,31 +211,31 @@ def search_terms(query: str) -> SearchTerms | None:
         if not last:
             if not first:
                 return None
-            return SearchTerms(models.Q(first_name__istartswith=first), models.Q(first_name__iexact=first))
+            return SearchTerms([_exact_name(first=first)], [models.Q(first_name__istartswith=first)])
         if not first:
-            return SearchTerms(models.Q(last_name__istartswith=last), models.Q(last_name__iexact=last))
+            return SearchTerms([_exact_name(last=last)], [models.Q(last_name__istartswith=last)])
         return SearchTerms(
-            models.Q(last_name__istartswith=last, first_name__istartswith=first),
-            models.Q(last_name__iexact=last, first_name__iexact=first),
+            [_exact_name(first=first, last=last)],
+            [models.Q(last_name__istartswith=last, first_name__istartswith=first)],
         )
-    whole = models.Q(first_name__istartswith=query) | models.Q(last_name__istartswith=query)
-    whole_exact = models.Q(first_name__iexact=query) | models.Q(last_name__iexact=query)
+    exact = [_exact_name(first=query), _exact_name(last=query)]
+    partial = [models.Q(first_name__istartswith=query), models.Q(last_name__istartswith=query)]
     words = query.split(" ")
     if len(words) == 1:
-        one_word = whole | models.Q(email__startswith=lowered)
+        exact.append(_exact("email", lowered))
+        partial.append(models.Q(email__startswith=lowered))
         if EVENT_ID_PREFIX_RE.fullmatch(lowered):
             # Hex like "5af4b9…" is an event id; a word like "Deface" may still be a name.
-            one_word |= models.Q(event_id__startswith=lowered)
-        return SearchTerms(one_word, whole_exact | models.Q(email=lowered))
+            partial.append(models.Q(event_id__startswith=lowered))
+        return SearchTerms(exact, partial)
     # "Mary Ann Van der Berg": try every split into first and last name, in either order.
-    names, exact = whole, whole_exact
     for split in range(1, min(len(words), MAX_NAME_WORDS)):
         before, after = " ".join(words[:split]), " ".join(words[split:])
-        names |= models.Q(first_name__istartswith=before, last_name__istartswith=after)
-        names |= models.Q(first_name__istartswith=after, last_name__istartswith=before)
-        exact |= models.Q(first_name__iexact=before, last_name__iexact=after)
-        exact |= models.Q(first_name__iexact=after, last_name__iexact=before)
-    return SearchTerms(names, exact)
+        exact.append(_exact_name(first=before, last=after))
+        exact.append(_exact_name(first=after, last=before))
+        partial.append(models.Q(first_name__istartswith=before, last_name__istartswith=after))
+        partial.append(models.Q(first_name__istartswith=after, last_name__istartswith=before))
+    return SearchTerms(exact, partial)
 
 
 def _phone_terms(query: str) -> SearchTerms | None:
@@ -155,12 +245,12 @@ def _phone_terms(query: str) -> SearchTerms | None:
         return None
     # A whole number is looked up in its b-tree index; a fragment (it may sit anywhere) in the
     # trigram index on PostgreSQL (migration 0007), by a scan elsewhere.
-    exact = models.Q(phone_digits=digits)
-    matches = exact if len(digits) == 10 else models.Q(phone_digits__contains=digits)
+    exact = [_exact("phone_digits", digits)]
+    partial = [] if len(digits) == 10 else [models.Q(phone_digits__contains=digits)]
     if query.isdigit() and len(query) >= 6:
-        matches |= models.Q(event_id__startswith=query)  # an event id may begin with digits only
-        exact |= models.Q(event_id=query)
-    return SearchTerms(matches, exact)
+        exact.append(_exact("event_id", query))  # an event id may begin with digits only
+        partial.append(models.Q(event_id__startswith=query))
+    return SearchTerms(exact, partial)
 
 
 # Lead field → the parameter LeadConduit's delivery step (or a CSV) calls it, unless a source says otherwise.
@@ -334,8 +424,8 @@ class Lead(models.Model):
 
     event_id = models.CharField(max_length=24, unique=True, help_text="24 hex characters, lower case.")
     leadconduit_id = models.CharField("LeadConduit lead id", max_length=24, blank=True)
-    # Searched by prefix through the expression indexes of migrations 0004 and 0007 (UPPER() pattern
-    # indexes on PostgreSQL, NOCASE on SQLite): a plain index here would never be used.
+    # Searched through the indexes of migrations 0004, 0007 and 0010 (on PostgreSQL UPPER() pattern
+    # indexes with received_at, newest first; NOCASE on SQLite): a plain index would never be used.
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
     email = models.CharField(max_length=254, blank=True)

@@ -38,7 +38,7 @@ def search(request: AuthedHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
-    leads = list(with_feedback_states(Lead.objects.ranked_search(query))[: SEARCH_LIMIT + 1]) if query else []
+    leads = list(with_feedback_states(Lead.objects.ranked_search(query, SEARCH_LIMIT + 1))) if query else []
     if len(leads) == 1 and not request.htmx and request.GET.get(OPEN_ONE_MATCH):
         # Enter in the form without JavaScript: one match opens it straight away. Only then: the
         # same address loaded again (Back from the lead) lists it, or Back would land on the lead.

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from feedbackportal.feedback.models import Status
 from feedbackportal.leads.models import Lead, phone_digits
-from tests.helpers import PERMISSION_QUERIES, make_feedback
+from tests.helpers import PERMISSION_QUERIES, SEARCH_QUERIES, make_feedback
 
 SEARCH_URL = reverse("leads:search")
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -298,14 +298,14 @@ def test_the_query_is_escaped_when_nothing_matches(agent_client):
     assert "<img src=x onerror=alert(1)>" in page.select_one("#results .empty").get_text()
 
 
-# ---- Query counts: session + user + one query for the leads, however many rows
+# ---- Query counts: session + user + permissions + the search's queries, however many rows
 
 
 def test_an_htmx_search_makes_a_fixed_number_of_queries(agent_client, make_lead, django_assert_num_queries):
     for _ in range(10):
         make_lead(last_name="Capper")
-    # htmx partials skip the managers' banner check; the role check (default deny) loads permissions
-    with django_assert_num_queries(3 + PERMISSION_QUERIES):
+    # session, user, permissions (the role check), the search; htmx partials skip the managers' banner check
+    with django_assert_num_queries(2 + PERMISSION_QUERIES + SEARCH_QUERIES):
         response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
     assert len(html(response).select("#results li")) == 10
 
@@ -313,10 +313,20 @@ def test_an_htmx_search_makes_a_fixed_number_of_queries(agent_client, make_lead,
 def test_a_full_search_makes_a_fixed_number_of_queries(agent_client, make_lead, django_assert_num_queries):
     for _ in range(10):
         make_lead(last_name="Capper")
-    # session, user, the managers' banner check, the results, the agent's recent work
-    with django_assert_num_queries(4 + PERMISSION_QUERIES):
+    # session, user, permissions, the managers' banner check, the search, the agent's recent work
+    with django_assert_num_queries(3 + PERMISSION_QUERIES + SEARCH_QUERIES):
         response = agent_client.get(SEARCH_URL, {"q": "capper"})
     assert len(html(response).select("#results li")) == 10
+
+
+def test_exact_matches_that_fill_the_page_leave_newer_partial_ones_off_it(agent_client, make_lead):
+    now = timezone.now()
+    exact = [make_lead(last_name="Capper", received_at=now - timedelta(days=1, minutes=n)) for n in range(30)]
+    make_lead(last_name="Cappers", received_at=now)  # newer, but partial: not on the page
+    response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
+    shown = [int(link["href"].split("/")[-2]) for link in html(response).select("#results a.result")]
+    assert shown == [lead.pk for lead in exact[:25]]
+    assert "type more to narrow" in html(response).select_one("#results .hint").get_text()
 
 
 def test_an_htmx_history_restore_gets_the_whole_page(agent_client, make_lead):
@@ -441,9 +451,8 @@ def test_an_htmx_search_with_feedback_on_every_lead_makes_a_fixed_number_of_quer
         lead = make_lead(last_name="Capper", source_name="SunPeak Solar")
         make_feedback(lead, return_reason, status=Status.ACCEPTED)
         make_feedback(lead, conversion_reason, status=Status.REJECTED)
-    with django_assert_num_queries(
-        3 + PERMISSION_QUERIES
-    ):  # session, user, its permissions (the role check), the leads
+    # session, user, its permissions (the role check), the search
+    with django_assert_num_queries(2 + PERMISSION_QUERIES + SEARCH_QUERIES):
         response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
     assert len(html(response).select("#results .result-feedback .badge")) == 20
 

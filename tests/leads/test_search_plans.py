@@ -1,8 +1,9 @@
 """The agents' search at scale: exact matches first, and on PostgreSQL the plans a million leads need.
 
 The plan tests load 30,000 leads with generate_series and ANALYZE them, and price sequential scans
-out: fragment searches go through the trigram index, and no search walks the received_at index
-backwards looking for matches (seconds at a million leads). `make bench-scale` times them at 1M.
+out: exact matches are read newest first from their (value, received_at, id) index, fragment
+searches go through the trigram index, and no search walks the received_at index backwards looking
+for matches (seconds at a million leads). `make bench-scale` times them at 1M.
 """
 
 from datetime import timedelta
@@ -13,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from feedbackportal.feedback.models import Feedback
-from feedbackportal.leads.models import Lead
+from feedbackportal.leads.models import Lead, search_terms
 from feedbackportal.leads.selectors import recent_work, with_feedback_states
 from feedbackportal.leads.services import lead_view_record
 
@@ -26,7 +27,7 @@ def test_last_comma_first_puts_the_exact_name_first_even_when_older(make_lead):
     for n in range(30):
         make_lead(first_name=f"Maryanne{n}", last_name=f"Smithson{n}", received_at=now - timedelta(minutes=n))
 
-    found = list(Lead.objects.ranked_search("Smith, Mary")[:25])
+    found = list(Lead.objects.ranked_search("Smith, Mary", 25))
 
     assert found[0] == exact
     assert found[0].exact_match is True
@@ -55,7 +56,7 @@ def test_every_kind_of_query_ranks_its_exact_match_first(make_lead, query, exact
         received_at=now,
     )
 
-    found = list(Lead.objects.ranked_search(query))
+    found = list(Lead.objects.ranked_search(query, 25))
 
     assert found[0] == exact
     if newer in found:
@@ -65,8 +66,52 @@ def test_every_kind_of_query_ranks_its_exact_match_first(make_lead, query, exact
 def test_ranked_search_finds_what_search_finds(make_lead):
     for n in range(5):
         make_lead(first_name="Joe", last_name=f"Blow{n}")
-    assert set(Lead.objects.ranked_search("Blow")) == set(Lead.objects.search("Blow"))
-    assert list(Lead.objects.ranked_search("  ")) == []
+    assert set(Lead.objects.ranked_search("Blow", 25)) == set(Lead.objects.search("Blow"))
+    assert list(Lead.objects.ranked_search("  ", 25)) == []
+
+
+def exact_first(query: str) -> list[Lead]:
+    """Every lead search() finds, sorted as the agents see them, by reading them all."""
+    exact = set(exact_ones(query))
+    found = list(Lead.objects.search(query))
+    return sorted(found, key=lambda lead: (lead.pk in exact, lead.received_at, lead.pk), reverse=True)
+
+
+def exact_ones(query: str) -> list[int]:
+    return list(Lead.objects.filter(search_terms(query).exact_match).values_list("pk", flat=True))
+
+
+@pytest.mark.parametrize("query", ["smith", "Smith, Mary", "Mary Smith", "mary@example.com", "555-0101", "5120"])
+@pytest.mark.parametrize("limit", [1, 3, 7, 40])
+def test_the_first_leads_are_those_of_sorting_every_match(make_lead, query, limit):
+    now = timezone.now()
+    for n in range(12):
+        # Exact and partial matches of each kind, old and new, with ties on received_at.
+        make_lead(
+            first_name="Mary",
+            last_name="Smith",
+            email="mary@example.com",
+            phone="512-555-0101",
+            received_at=now - timedelta(hours=n * 7 % 5),
+        )
+        make_lead(
+            first_name="Maryanne",
+            last_name="Smithers",
+            email=f"mary@example.com{n}",
+            phone=f"512555{n:04d}",
+            received_at=now - timedelta(hours=n * 3 % 4),
+        )
+        make_lead(
+            first_name="Smith",
+            last_name=f"Mary{n}",
+            email=f"smith{n}@example.com",
+            phone=f"5120{n:06d}",
+            received_at=now - timedelta(hours=n),
+        )
+    expected = exact_first(query)[:limit]
+    found = list(Lead.objects.ranked_search(query, limit))
+    assert found == expected
+    assert [lead.exact_match for lead in found] == [lead.pk in exact_ones(query) for lead in expected]
 
 
 @pytest.fixture
@@ -94,12 +139,29 @@ def plan(queryset) -> str:
     return queryset.explain()
 
 
+def search_plans(query: str) -> str:
+    """The plans of every query an agent's search makes."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    with CaptureQueriesContext(connection) as queries:
+        list(with_feedback_states(Lead.objects.ranked_search(query, 26)))
+    plans = []
+    with connection.cursor() as cursor:
+        for captured in queries.captured_queries:
+            cursor.execute(f"EXPLAIN {captured['sql']}")
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return "\n\n".join(plans)
+
+
+WALK = "Backward using leads_lead_received_at"
+
+
 @postgres_only
 @pytest.mark.parametrize("query", ["5551234", "1234", "555", "512555", "+1 512 555"])
 def test_phone_fragments_use_the_trigram_index(many_leads, query):
-    text = plan(Lead.objects.ranked_search(query)[:26])
+    text = search_plans(query)
     assert "leads_lead_phone_digits_trgm" in text
-    assert "Backward" not in text
+    assert WALK not in text
 
 
 @postgres_only
@@ -107,9 +169,37 @@ def test_phone_fragments_use_the_trigram_index(many_leads, query):
     "query", ["5551234", "1234", "Last17, First3", "Last17", "person99@example.com", "First3 Last17", "000000a1"]
 )
 def test_no_search_walks_received_at_backwards(many_leads, query):
-    text = plan(Lead.objects.ranked_search(query)[:26])
-    assert "Backward" not in text
+    text = search_plans(query)
+    assert WALK not in text
     assert "Seq Scan" not in text
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    ("query", "way", "index"),
+    [
+        ("Smith", 1, "leads_lead_last_name_newest"),  # ways: first name, last name, email
+        ("first3", 0, "leads_lead_first_name_newest"),
+        ("person99@example.com", 0, "leads_lead_email_newest"),
+    ],
+)
+def test_exact_matches_are_read_newest_first_from_their_own_index(many_leads, query, way, index):
+    with connection.cursor() as cursor:  # a common name: reading them all and sorting would cost
+        cursor.execute("UPDATE leads_lead SET last_name = 'Smith' WHERE id % 10 = 0")
+        cursor.execute("ANALYZE leads_lead")
+    text = search_plans(query)
+    assert f"Scan Backward using {index}" in text  # read in order, stopped at the limit
+    assert WALK not in text
+
+
+@postgres_only
+def test_partial_matches_are_not_looked_for_when_exact_ones_fill_the_page(many_leads):
+    # "First3" is the whole first name of 60 leads: a page of them; "FIRST3%" finds 660 more.
+    text = Lead.objects.ranked_search("First3", 26).explain(analyze=True)
+    assert "leads_lead_first_name_newest" in text
+    assert "never executed" in text
+    text = Lead.objects.ranked_search("First3", 100).explain(analyze=True)  # not a page of exact ones
+    assert "never executed" not in text
 
 
 @postgres_only
@@ -122,9 +212,9 @@ def test_the_duplicated_and_unused_lead_indexes_are_gone(db):
     assert not [
         name
         for name in indexes
-        if name.startswith(("leads_lead_first_name_", "leads_lead_last_name_")) and "upper" not in name
+        if name.startswith(("leads_lead_first_name_", "leads_lead_last_name_")) and not name.endswith("_newest")
     ]
-    assert [name for name in indexes if "email" in name] == ["leads_lead_email_like"]
+    assert [name for name in indexes if "email" in name] == ["leads_lead_email_newest"]
     assert "leads_lead_phone_digits_trgm" in indexes
 
 
@@ -140,8 +230,8 @@ def test_duplicates_are_found_through_the_phone_and_email_indexes(many_leads, by
     if by in ("phone", "both"):
         assert "leads_lead_phone_digits_eq" in text
     if by in ("email", "both"):
-        assert "leads_lead_email_like" in text
-    assert "Backward" not in text
+        assert "leads_lead_email_newest" in text
+    assert WALK not in text
     assert "Seq Scan" not in text
 
 
@@ -163,13 +253,13 @@ def many_feedbacks(many_leads):
 
 @postgres_only
 def test_results_read_each_shown_leads_feedback_state_through_the_lead_index_after_the_limit(many_feedbacks):
-    text = with_feedback_states(Lead.objects.ranked_search("Last17"))[:26].explain(analyze=True)
+    text = with_feedback_states(Lead.objects.ranked_search("Last17", 26)).explain(analyze=True)
     sub_plans = text[text.index("SubPlan") :]
     assert "feedback_feedback_lead_id" in sub_plans
     assert "feedback_type_newest" not in sub_plans
     # Evaluated for the 26 rows shown, not for the ~1,000 matches sorted before the limit.
     assert "loops=26" in sub_plans
-    assert "Backward" not in text
+    assert WALK not in text
 
 
 @postgres_only

@@ -1,0 +1,43 @@
+from django.db import migrations
+
+# An agent's search reads the newest exact matches first (LeadQuerySet.ranked_search): "Smith" is
+# found newest first straight from an index of (name, received_at, id), reading 26 entries however
+# many Smiths there are, where an index of the name alone had every Smith's row read and sorted.
+# The same indexes serve the prefix searches (their first column) and, for email, the equality of
+# duplicates_of. PostgreSQL only (EXPLAIN tests in tests/leads/test_search_plans.py); built and
+# dropped CONCURRENTLY, so leads keep arriving while a big table is indexed.
+NEWEST_FIRST = {
+    "leads_lead_first_name_newest": '(UPPER("first_name")) text_pattern_ops, "received_at", "id"',
+    "leads_lead_last_name_newest": '(UPPER("last_name")) text_pattern_ops, "received_at", "id"',
+    "leads_lead_email_newest": '"email" varchar_pattern_ops, "received_at", "id"',
+}
+REPLACED = {
+    "leads_lead_first_name_upper_like": '(UPPER("first_name")) text_pattern_ops',
+    "leads_lead_last_name_upper_like": '(UPPER("last_name")) text_pattern_ops',
+    "leads_lead_email_like": '"email" varchar_pattern_ops',
+}
+
+
+def _swap(schema_editor, create: dict[str, str], drop: dict[str, str]) -> None:
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name, columns in create.items():
+        schema_editor.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "leads_lead" ({columns})')
+    for name in drop:
+        schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
+
+
+def forwards(apps, schema_editor):
+    _swap(schema_editor, NEWEST_FIRST, REPLACED)
+
+
+def backwards(apps, schema_editor):
+    _swap(schema_editor, REPLACED, NEWEST_FIRST)
+
+
+class Migration(migrations.Migration):
+    atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
+
+    dependencies = [("leads", "0009_recent_lead_views")]
+
+    operations = [migrations.RunPython(forwards, backwards)]
