@@ -107,7 +107,8 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         DUPLICATE_WINDOW of it (before or after), newest first.
 
         Found through the phone_digits equality index and the email's (email, received_at, id)
-        pattern index (which serves equality and the date range too) on PostgreSQL; EXPLAIN test in tests/leads/test_search_plans.py.
+        pattern index (which serves equality and the date range too) on PostgreSQL; EXPLAIN test in
+        tests/leads/test_search_plans.py.
         """
         same_person = models.Q()
         if len(lead.phone_digits) >= DUPLICATE_MIN_PHONE_DIGITS:
