@@ -28,6 +28,9 @@ from feedbackportal.leads.services import lead_receive, lead_view_record
 logger = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 25
+# What a search result shows (leads/templatetags/leads.py search_results): not the raw payload LeadConduit
+# sent, which can run to kilobytes a lead.
+RESULT_FIELDS = ("event_id", "first_name", "last_name", "email", "phone", "source_name", "received_at")
 # The search form's button sends this: one match of a submitted search opens the lead.
 OPEN_ONE_MATCH = "open"
 
@@ -38,7 +41,8 @@ def search(request: AuthedHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
-    leads = list(with_feedback_states(Lead.objects.ranked_search(query, SEARCH_LIMIT + 1))) if query else []
+    found = Lead.objects.only(*RESULT_FIELDS).ranked_search(query, SEARCH_LIMIT + 1) if query else Lead.objects.none()
+    leads = list(with_feedback_states(found))
     if len(leads) == 1 and not request.htmx and request.GET.get(OPEN_ONE_MATCH):
         # Enter in the form without JavaScript: one match opens it straight away. Only then: the
         # same address loaded again (Back from the lead) lists it, or Back would land on the lead.

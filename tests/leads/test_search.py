@@ -472,3 +472,10 @@ def test_each_result_option_is_its_link_with_nothing_interactive_inside(agent_cl
 
 def test_the_search_page_has_a_main_heading(agent_client):
     assert html(agent_client.get(SEARCH_URL)).select_one("main h1") is not None
+
+
+def test_results_leave_the_raw_payload_in_the_database(agent_client, make_lead):
+    make_lead(last_name="Capper", raw_payload={"note": "x" * 5000})
+    response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
+    (lead,) = response.context["leads"]
+    assert "raw_payload" in lead.get_deferred_fields()
