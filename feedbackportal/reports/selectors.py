@@ -62,6 +62,23 @@ def feedback_history(feedback: QuerySet[Feedback]) -> QuerySet[Feedback]:
     return feedback.select_related("lead", "agent").order_by("-created_at", "-id")
 
 
+def older_than(history: QuerySet[Feedback], anchor: str | None) -> tuple[QuerySet[Feedback], Feedback | None]:
+    """The history's rows after the feedback `anchor` (an id) in its order (newest first), and that
+    feedback; the whole history and None when the anchor is not a feedback's id.
+
+    Where the capped count stops the pages (CappedPaginator), the history goes on from its last row:
+    a position, like a bookmark, not a filter, and found through the (created_at) index however deep.
+    """
+    if not anchor or not anchor.isdigit():
+        return history, None
+    found = Feedback.objects.filter(pk=int(anchor)).only("created_at").first()
+    if found is None:
+        return history, None
+    # Written as a range on created_at first, so the index starts there rather than at the newest.
+    after = Q(created_at__lte=found.created_at) & (Q(created_at__lt=found.created_at) | Q(pk__lt=found.pk))
+    return history.filter(after), found
+
+
 def matching_lead_ids(text: str) -> list[int] | QuerySet[Lead, int]:
     """The ids of the leads the agents' search finds for `text`, as a list when there are few."""
     # Usually a handful of leads match: as a literal list PostgreSQL plans "newest first, LIMIT 50"

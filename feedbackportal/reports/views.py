@@ -36,6 +36,7 @@ from feedbackportal.reports.selectors import (
     feedback_per_week,
     feedback_report,
     lead_cohort,
+    older_than,
     reconciliation,
     start_of,
 )
@@ -83,7 +84,11 @@ def _partial(request: HtmxHttpRequest) -> bool:
 @vary_on_headers("HX-Request")
 def history(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(request.GET)
-    page = CappedPaginator(feedback_history(filters.qs), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows, anchor = older_than(feedback_history(filters.qs), request.GET.get("older_than"))
+    page = CappedPaginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = list(page.object_list)
+    # The last page the capped count reaches goes on from its last row.
+    older = page.object_list[-1].pk if page.paginator.capped and not page.has_next() and page.object_list else None
     # Without dates the chart shows the rates page's default period, not every week there is.
     charted = filters.qs
     if not has_dates(request.GET):
@@ -93,6 +98,9 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
         "page": page,
         "weekly": weekly_chart(feedback_per_week(charted)),
         "chart_weeks": None if has_dates(request.GET) else DEFAULT_WEEKS,
+        "anchor": anchor,
+        "lost_anchor": bool(request.GET.get("older_than")) and anchor is None,
+        "older": older,
     }
     template = "reports/history.html#results" if _partial(request) else "reports/history.html"
     return render(request, template, context)

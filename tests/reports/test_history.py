@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from feedbackportal.feedback.models import Feedback, Reason, Status
+from feedbackportal.feedback.models import Feedback, FeedbackType, Reason, Status
 from tests.helpers import PERMISSION_QUERIES
 from tests.reports.conftest import at
 
@@ -339,6 +339,42 @@ def test_the_count_stops_at_the_cap_and_says_more_than(manager_client, add_feedb
 
     assert text == "More than 3 feedbacks match; filter to see fewer."
     assert len(rows(manager_client.get(URL))) == 4  # the page holds what the capped count allows
+
+
+def test_past_the_capped_count_the_history_goes_on_from_its_last_row(manager_client, add_feedback, monkeypatch):
+    from feedbackportal.reports import views
+
+    monkeypatch.setattr(views.CappedPaginator, "cap", 3)
+    monkeypatch.setattr(views, "PAGE_SIZE", 2)
+    now = timezone.now()
+    # Newest first, with ties on the time (the id breaks them), and some conversions filtered out.
+    times = [now - timedelta(minutes=n // 3) for n in range(11)]
+    made = [add_feedback(created_at=at) for at in times]
+    add_feedback(FeedbackType.CONVERSION, created_at=now)
+    expected = sorted(made, key=lambda feedback: (feedback.created_at, feedback.pk), reverse=True)
+
+    seen: list[int] = []
+    url = f"{URL}?type=return"
+    for _ in range(20):
+        page = html(manager_client.get(url))
+        seen += rows(manager_client.get(url))
+        further = page.select_one("a[rel=next]")
+        if further is None:
+            break
+        url = URL + further["href"]  # "?…": this page's address with other parameters
+        assert "type=return" in url
+    assert seen == [feedback.pk for feedback in expected]
+    # Back to the newest from anywhere further back.
+    newest = page.find("a", string="⇤ Newest")
+    assert rows(manager_client.get(URL + newest["href"]))[0] == expected[0].pk
+
+
+def test_a_lost_place_in_the_history_shows_the_newest_and_says_so(manager_client, add_feedback):
+    newest = add_feedback()
+    for anchor in ("999999", "not-an-id"):
+        page = html(manager_client.get(URL, {"older_than": anchor}))
+        assert "not there any more" in page.select_one("[role=status]").get_text()
+        assert rows(manager_client.get(URL, {"older_than": anchor})) == [newest.pk]
 
 
 def test_a_deep_page_skips_its_offset_over_the_ids_alone_then_reads_its_rows(manager_client, make_lead):
