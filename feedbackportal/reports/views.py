@@ -85,10 +85,11 @@ def _partial(request: HtmxHttpRequest) -> bool:
 def history(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(request.GET)
     rows, anchor = older_than(feedback_history(filters.qs), request.GET.get("older_than"))
-    page = CappedPaginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    paginator = CappedPaginator(rows, PAGE_SIZE)
+    page = paginator.get_page(request.GET.get("page"))
     page.object_list = list(page.object_list)
     # The last page the capped count reaches goes on from its last row.
-    older = page.object_list[-1].pk if page.paginator.capped and not page.has_next() and page.object_list else None
+    older = page.object_list[-1].pk if paginator.capped and not page.has_next() and page.object_list else None
     # Without dates the chart shows the rates page's default period, not every week there is.
     charted = filters.qs
     if not has_dates(request.GET):
