@@ -411,8 +411,8 @@ def feedback_report_with_cells(
     """feedback_report, and the lead cohort's cells it was measured on (the money reads them too),
     its two passes run at the same time on two connections when that is safe.
 
-    Both passes are CPU-bound in the database (at 1M leads and 1M feedbacks about 150 ms for the
-    feedback, 290 for the cohort; no rewrite of either was faster): at once, the page waits for the
+    Both passes are CPU-bound in the database (at 1M leads and 1M feedbacks about 170 ms for the
+    feedback, 310 for the cohort; no rewrite of either was faster): at once, the page waits for the
     longer one instead of their sum. The feedback's goes to a thread of its own, on a connection of
     its own, closed when it is done; the cohort's stays on this one.
 
