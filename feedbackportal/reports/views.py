@@ -31,11 +31,9 @@ from feedbackportal.reports.selectors import (
     AGENT_FLAG_MIN_FEEDBACK,
     AUDIT_KINDS,
     audit_entries,
-    cohort_cells,
     feedback_history,
     feedback_per_week,
-    feedback_report,
-    lead_cohort,
+    feedback_report_with_cells,
     older_than,
     reconciliation,
     start_of,
@@ -121,8 +119,8 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
 def rates(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(with_default_period(request.GET))
     period = filters.cohort_period()
-    cells = cohort_cells(lead_cohort(*period), filters.qs)  # one pass over the leads for rates and money
-    report = feedback_report(filters.qs, period=period, cells=cells)
+    # One pass over the feedback and one over the leads (for rates and money), read at once.
+    report, cells = feedback_report_with_cells(filters.qs, period=period)
     context = {
         "form": filters.form,
         "report": report,

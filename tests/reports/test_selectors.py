@@ -2,17 +2,27 @@
 must equal what counting every row one by one gives."""
 
 import random
+import threading
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import DEFAULT_DB_ALIAS, DataError, connection, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from feedbackportal.feedback.models import PENDING_STATUSES, Feedback, FeedbackType, Reason, Status
+from feedbackportal.reports import selectors
 from feedbackportal.reports.money import money_report
-from feedbackportal.reports.selectors import NOT_COUNTED, cohort_cells, feedback_report, lead_cohort
+from feedbackportal.reports.selectors import (
+    NOT_COUNTED,
+    cohort_cells,
+    feedback_report,
+    feedback_report_with_cells,
+    lead_cohort,
+)
 from tests.reports.conftest import at
 
 PERIOD = (date(2026, 3, 2), date(2026, 4, 26))
@@ -135,3 +145,74 @@ def test_the_lead_cohort_is_read_once_for_rates_and_money(mixed, django_assert_n
         feedback_report(feedback, period=PERIOD, cells=cells)
     with django_assert_num_queries(0):
         money_report(feedback, period=PERIOD, cells=cells)
+
+
+def test_inside_a_transaction_both_passes_run_on_this_connection_one_after_the_other(mixed, django_assert_num_queries):
+    feedback = Feedback.objects.all()
+    with django_assert_num_queries(2):
+        report, cells = feedback_report_with_cells(feedback, period=PERIOD)
+
+    assert report == feedback_report(feedback, period=PERIOD)
+    assert cells == cohort_cells(lead_cohort(*PERIOD), feedback)
+
+
+# Every other test runs inside a transaction, where the two passes are read one after the other.
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="only PostgreSQL reads the two passes at once, on two connections"
+)
+
+
+@pytest.fixture
+def tally_reads(monkeypatch) -> list[tuple[threading.Thread, BaseDatabaseWrapper]]:
+    """Each read of the feedback's tallies, as (the thread it ran on, that thread's connection)."""
+    reads: list[tuple[threading.Thread, BaseDatabaseWrapper]] = []
+    fetch = selectors._fetch
+
+    def spy(sql, params):
+        reads.append((threading.current_thread(), connections[DEFAULT_DB_ALIAS]))
+        return fetch(sql, params)
+
+    monkeypatch.setattr(selectors, "_fetch", spy)
+    return reads
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_passes_read_at_once_give_the_same_report(
+    mixed, tally_reads, django_assert_num_queries
+):
+    feedback = Feedback.objects.filter(created_at__gte=at("2026-03-02 00:00"), created_at__lt=at("2026-04-27 00:00"))
+    with django_assert_num_queries(1):  # the cohort's; the feedback's went to the other connection
+        report, cells = feedback_report_with_cells(feedback, period=PERIOD)
+    [(thread, other)] = tally_reads
+
+    assert thread is not threading.current_thread()
+    assert not thread.is_alive()
+    assert other is not connections[DEFAULT_DB_ALIAS]
+    assert other.connection is None  # closed by its thread
+    assert report.leads > 0
+    assert report.reasons
+    assert report == feedback_report(feedback, period=PERIOD)
+    assert cells == cohort_cells(lead_cohort(*PERIOD), feedback)
+
+
+@on_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_read_on_the_other_connection_is_raised_here_and_leaves_nothing_open(monkeypatch):
+    reads: list[tuple[threading.Thread, BaseDatabaseWrapper]] = []
+
+    def fail(sql, params):
+        reads.append((threading.current_thread(), connections[DEFAULT_DB_ALIAS]))
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+        return []
+
+    monkeypatch.setattr(selectors, "_fetch", fail)
+    with pytest.raises(DataError, match="division by zero"):
+        feedback_report_with_cells(Feedback.objects.all(), period=PERIOD)
+    [(thread, other)] = reads
+
+    assert thread is not threading.current_thread()
+    assert not thread.is_alive()
+    assert other.connection is None
+    assert Feedback.objects.count() == 0  # this connection goes on
