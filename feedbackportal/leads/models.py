@@ -159,6 +159,9 @@ class Exact:
 
     match: models.Q
     pinned: models.Expression | models.F
+    # A partial way finds these too (a name starts with itself), so search() need not ask twice:
+    # a redundant OR makes PostgreSQL guess far more matches, and plan for them.
+    found_by_partial: bool = True
 
 
 def _exact_name(first: str | None = None, last: str | None = None) -> Exact:
@@ -168,8 +171,8 @@ def _exact_name(first: str | None = None, last: str | None = None) -> Exact:
     return Exact(match, Upper("last_name") if last is not None else Upper("first_name"))
 
 
-def _exact(field: str, value: str) -> Exact:
-    return Exact(models.Q(**{field: value}), models.F(field))
+def _exact(field: str, value: str, *, found_by_partial: bool = True) -> Exact:
+    return Exact(models.Q(**{field: value}), models.F(field), found_by_partial)
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ class SearchTerms:
 
     @property
     def matches(self) -> models.Q:
-        return self.exact_match | _any(self.partial)
+        return _any([way.match for way in self.exact if not way.found_by_partial] + self.partial)
 
     @property
     def exact_match(self) -> models.Q:
@@ -202,7 +205,7 @@ def search_terms(query: str) -> SearchTerms | None:
         return None
     lowered = query.lower()
     if is_event_id(query):
-        return SearchTerms([_exact("event_id", lowered)], [])
+        return SearchTerms([_exact("event_id", lowered, found_by_partial=False)], [])
     if "@" in query:
         return SearchTerms([_exact("email", lowered)], [models.Q(email__startswith=lowered)])
     if PHONE_CHARACTERS_RE.fullmatch(query):
@@ -246,7 +249,7 @@ def _phone_terms(query: str) -> SearchTerms | None:
         return None
     # A whole number is looked up in its b-tree index; a fragment (it may sit anywhere) in the
     # trigram index on PostgreSQL (migration 0007), by a scan elsewhere.
-    exact = [_exact("phone_digits", digits)]
+    exact = [_exact("phone_digits", digits, found_by_partial=len(digits) != 10)]
     partial = [] if len(digits) == 10 else [models.Q(phone_digits__contains=digits)]
     if query.isdigit() and len(query) >= 6:
         exact.append(_exact("event_id", query))  # an event id may begin with digits only
