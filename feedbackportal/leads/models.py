@@ -9,7 +9,6 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Upper
 from django.urls import reverse
 from django.utils import timezone
 
@@ -55,16 +54,17 @@ class LeadQuerySet(models.QuerySet["Lead"]):
           stopped there: "Smith" among a million leads reads 26 entries, not every Smith;
         - only when those are fewer than `limit`, for each partial way (a start, a fragment) its
           newest `limit`, found through its own index and sorted.
-        Neither lets PostgreSQL walk received_at newest first, testing every lead until enough
-        match (seconds at a million leads when they are rare, or all old).
+        Neither walks received_at newest first, testing every lead until enough match (seconds at a
+        million leads when they are rare, or all old): an exact way's index holds just its rows in
+        order, cheaper to read than any walk, and a partial way's sort hides the order (_newest).
         """
         terms = search_terms(query)
         if not terms:
             return self.none()
-        exact_sql, exact_params = self._newest([(way.match, way.pinned) for way in terms.exact], limit)
+        exact_sql, exact_params = self._newest([way.match for way in terms.exact], limit, walk_safe=True)
         candidates, params = f"SELECT id FROM ({exact_sql}) AS exact", list(exact_params)
         if terms.partial:
-            partial_sql, partial_params = self._newest([(way, None) for way in terms.partial], limit)
+            partial_sql, partial_params = self._newest(terms.partial, limit, walk_safe=False)
             # Asked only when the exact ones do not fill the page (PostgreSQL runs a constant
             # condition first, and skips what it guards when false).
             candidates += (
@@ -82,22 +82,21 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         found = self.filter(pk__in=RawSQL(candidates, params)).annotate(exact_match=exact)
         return found.order_by("-exact_match", "-received_at", "-id")[:limit]
 
-    def _newest(self, ways: list[tuple[models.Q, models.Expression | models.F | None]], limit: int) -> tuple[str, list]:
+    def _newest(self, ways: list[models.Q], limit: int, *, walk_safe: bool) -> tuple[str, list]:
         """SQL for the newest `limit` leads of each way, as (id, received_at) rows: a UNION of one
         subquery per way, each a derived table (SQLite takes no LIMIT in a UNION's arms).
 
-        A way that pins an indexed value (an exact name) is sorted on that value first, equal
-        throughout, then newest first: the order of its (value, received_at, id) index, which hands
-        over the newest rows and stops, and no order the received_at index holds. Any other way is
-        sorted on an expression no index holds: its matches are found through their own index.
+        An exact way (`walk_safe`) is sorted newest first: for a name or an email, the order its
+        (value, received_at, id) index holds its rows in, which PostgreSQL reads and stops. A partial
+        way is sorted on an expression no index holds: its matches are found through their own index
+        and sorted, as the received_at index could otherwise be walked looking for them.
         """
         rows = self.model._default_manager.values_list("id", "received_at")
-        unindexed = NotIndexed("received_at", output_field=_WHEN).desc()
+        newest = models.F("received_at") if walk_safe else NotIndexed("received_at", output_field=_WHEN)
         arms = []
         params: list = []
-        for n, (way, pinned) in enumerate(ways):
-            order = (unindexed,) if pinned is None else (pinned.desc(), models.F("received_at").desc())
-            sql, arm_params = rows.filter(way).order_by(*order, "-id")[:limit].query.sql_with_params()
+        for n, way in enumerate(ways):
+            sql, arm_params = rows.filter(way).order_by(newest.desc(), "-id")[:limit].query.sql_with_params()
             arms.append(f"SELECT * FROM ({sql}) AS way{n}")
             params += arm_params
         return " UNION ".join(arms), params
@@ -154,25 +153,22 @@ _WHEN = models.DateTimeField()
 
 @dataclass(frozen=True)
 class Exact:
-    """An exact way to match: `match`, and `pinned`, the indexed value it fixes (the same in every
-    row it matches), which ranked_search sorts on to read its index in order."""
+    """An exact way to match: a whole name, email, number or event id."""
 
     match: models.Q
-    pinned: models.Expression | models.F
     # A partial way finds these too (a name starts with itself), so search() need not ask twice:
     # a redundant OR makes PostgreSQL guess far more matches, and plan for them.
     found_by_partial: bool = True
 
 
 def _exact_name(first: str | None = None, last: str | None = None) -> Exact:
-    """A whole first name, last name, or both (then pinned by the last name's index)."""
+    """A whole first name, last name, or both."""
     fields = {"first_name__iexact": first, "last_name__iexact": last}
-    match = models.Q(**{field: value for field, value in fields.items() if value is not None})
-    return Exact(match, Upper("last_name") if last is not None else Upper("first_name"))
+    return Exact(models.Q(**{field: value for field, value in fields.items() if value is not None}))
 
 
 def _exact(field: str, value: str, *, found_by_partial: bool = True) -> Exact:
-    return Exact(models.Q(**{field: value}), models.F(field), found_by_partial)
+    return Exact(models.Q(**{field: value}), found_by_partial)
 
 
 @dataclass(frozen=True)
