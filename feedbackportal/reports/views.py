@@ -1,4 +1,5 @@
 from datetime import timedelta
+from math import ceil
 from typing import cast
 
 from django.conf import settings
@@ -49,7 +50,8 @@ class HtmxHttpRequest(HttpRequest):
 
 
 class CappedPaginator(Paginator):
-    """Counts at most COUNT_CAP rows: a count of a million feedbacks is slower than the page itself."""
+    """Counts at most COUNT_CAP rows: a count of a million feedbacks is slower than the page itself.
+    Past the cap it pages through the first COUNT_CAP rows; the history goes on from the last one."""
 
     cap = COUNT_CAP = 10_000
 
@@ -61,12 +63,16 @@ class CappedPaginator(Paginator):
     def capped(self) -> bool:
         return self.count > self.cap
 
+    @cached_property
+    def num_pages(self) -> int:
+        return ceil(self.cap / self.per_page) if self.capped else super().num_pages
+
     def page(self, number: int | str) -> Page:
         """The page's rows, read by id: the OFFSET walks only the ids (an index), never the skipped
         rows with their joins (page 200 of a million feedbacks read 10,000 of those)."""
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        top = min(bottom + self.per_page, self.count)
+        top = min(bottom + self.per_page, min(self.count, self.cap))
         rows = cast(QuerySet, self.object_list)
         on_page = rows.values("pk")[bottom:top]
         return Page(rows.filter(pk__in=on_page), number, self)
