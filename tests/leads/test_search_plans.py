@@ -78,7 +78,9 @@ def exact_first(query: str) -> list[Lead]:
 
 
 def exact_ones(query: str) -> list[int]:
-    return list(Lead.objects.filter(search_terms(query).exact_match).values_list("pk", flat=True))
+    terms = search_terms(query)
+    assert terms is not None
+    return list(Lead.objects.filter(terms.exact_match).values_list("pk", flat=True))
 
 
 @pytest.mark.parametrize(
