@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 
 from feedbackportal.feedback.models import Feedback, FeedbackType, Reason, Status
 from feedbackportal.reports.forms import OUTCOME_CHOICES, AgentChoiceField, ReportDateField, ReportFilterForm
-from feedbackportal.reports.selectors import AUDIT_KINDS, audit_trail, matching_lead_ids, start_of
+from feedbackportal.reports.selectors import AUDIT_KINDS, audit_trail, on_leads_found, start_of
 
 
 class DayFilter(django_filters.Filter):
@@ -82,7 +82,7 @@ class HistoryFilter(django_filters.FilterSet):
 
     def filter_lead_text(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         # The agents' own search: phone in any format, email, name or event id (or its prefix).
-        return queryset.filter(lead__in=matching_lead_ids(value))
+        return on_leads_found(queryset, value)
 
     def cleaned(self) -> dict:
         """The valid, non-empty filter values, by name."""

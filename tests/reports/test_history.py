@@ -370,6 +370,26 @@ def test_past_the_capped_count_the_history_goes_on_from_its_last_row(manager_cli
     assert rows(manager_client.get(URL + newest["href"]))[0] == expected[0].pk
 
 
+@pytest.mark.parametrize("leads", [2, 4, 8])  # a list of ids; few enough to find; common enough to walk to
+def test_the_history_filtered_by_lead_is_newest_first_however_many_leads_match(
+    manager_client, make_lead, add_feedback, monkeypatch, leads
+):
+    from feedbackportal.reports import selectors
+
+    monkeypatch.setattr(selectors, "LEAD_MATCHES_INLINED", 3)
+    monkeypatch.setattr(selectors, "LEAD_MATCHES_SPARSE", 6)
+    now = timezone.now()
+    found = [make_lead(last_name=f"Capper{n}") for n in range(leads)]
+    made = [
+        add_feedback(kind, lead=lead, created_at=now - timedelta(minutes=n % 3))
+        for kind in (FeedbackType.RETURN, FeedbackType.CONVERSION)
+        for n, lead in enumerate(found)
+    ]
+    add_feedback(lead=make_lead(last_name="Other"), created_at=now)
+    expected = sorted(made, key=lambda feedback: (feedback.created_at, feedback.pk), reverse=True)
+    assert rows(manager_client.get(URL, {"q": "capper"})) == [feedback.pk for feedback in expected]
+
+
 def test_the_capped_count_asks_for_no_order(manager_client, add_feedback):
     # In the history's order PostgreSQL may walk every feedback newest first just to count them.
     add_feedback()
