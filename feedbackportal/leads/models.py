@@ -91,7 +91,7 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         way is sorted on an expression no index holds: its matches are found through their own index
         and sorted, as the received_at index could otherwise be walked looking for them.
         """
-        rows = self.model._default_manager.values_list("id", "received_at")
+        rows = self.order_by().values_list("id", "received_at")
         newest = models.F("received_at") if walk_safe else NotIndexed("received_at", output_field=_WHEN)
         arms = []
         params: list = []
@@ -171,6 +171,11 @@ def _exact(field: str, value: str, *, found_by_partial: bool = True) -> Exact:
     return Exact(models.Q(**{field: value}), found_by_partial)
 
 
+def _exact_email(email: str) -> Exact:
+    # The prefix test too, as in duplicates_of: SQLite's NOCASE index serves LIKE only (= scans).
+    return Exact(models.Q(email__startswith=email, email=email))
+
+
 @dataclass(frozen=True)
 class SearchTerms:
     """What an agent's query finds, as the ways to match it, each one index lookup."""
@@ -203,7 +208,7 @@ def search_terms(query: str) -> SearchTerms | None:
     if is_event_id(query):
         return SearchTerms([_exact("event_id", lowered, found_by_partial=False)], [])
     if "@" in query:
-        return SearchTerms([_exact("email", lowered)], [models.Q(email__startswith=lowered)])
+        return SearchTerms([_exact_email(lowered)], [models.Q(email__startswith=lowered)])
     if PHONE_CHARACTERS_RE.fullmatch(query):
         return _phone_terms(query)
     if "," in query:
@@ -222,7 +227,7 @@ def search_terms(query: str) -> SearchTerms | None:
     partial = [models.Q(first_name__istartswith=query), models.Q(last_name__istartswith=query)]
     words = query.split(" ")
     if len(words) == 1:
-        exact.append(_exact("email", lowered))
+        exact.append(_exact_email(lowered))
         partial.append(models.Q(email__startswith=lowered))
         if EVENT_ID_PREFIX_RE.fullmatch(lowered):
             # Hex like "5af4b9…" is an event id; a word like "Deface" may still be a name.

@@ -319,3 +319,17 @@ def test_search_asks_for_no_exact_match_a_partial_one_finds_anyway(query):
     assert " = UPPER(" not in sql
     assert "= mary@example.com" not in sql
     assert '"phone_digits" = ' not in sql
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite plans")
+@pytest.mark.parametrize("query", ["marisol@example.com", "marisol", "Quintero, Marisol", "Marisol Quintero"])
+def test_no_search_reads_every_lead_on_sqlite(make_lead, query):
+    make_lead(first_name="Marisol", last_name="Quintero", email="marisol@example.com")
+    with CaptureQueriesContext(connection) as queries:
+        list(Lead.objects.ranked_search(query, 26))
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {queries.captured_queries[-1]['sql']}")
+        plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+    # SQLite's NOCASE indexes serve LIKE only: an exact email asked with = alone read every lead,
+    # walking received_at newest first.
+    assert "SCAN leads_lead" not in plan
