@@ -6,6 +6,7 @@ searches go through the trigram index, and no search walks the received_at index
 for matches (seconds at a million leads). `make bench-scale` times them at 1M.
 """
 
+import importlib
 from datetime import timedelta
 
 import pytest
@@ -333,3 +334,19 @@ def test_no_search_reads_every_lead_on_sqlite(make_lead, query):
     # SQLite's NOCASE indexes serve LIKE only: an exact email asked with = alone read every lead,
     # walking received_at newest first.
     assert "SCAN leads_lead" not in plan
+
+
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_the_search_index_migration_builds_again_an_index_a_failed_build_left_invalid():
+    migration = importlib.import_module("feedbackportal.leads.migrations.0010_search_newest_first")
+    valid = "SELECT indisvalid FROM pg_index WHERE indexrelid = 'leads_lead_email_newest'::regclass"
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'leads_lead_email_newest'::regclass")
+        cursor.execute(valid)
+        assert cursor.fetchone() == (False,)
+    with connection.schema_editor(atomic=False) as editor:
+        migration.forwards(None, editor)
+    with connection.cursor() as cursor:
+        cursor.execute(valid)
+        assert cursor.fetchone() == (True,)

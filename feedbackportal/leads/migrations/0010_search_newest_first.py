@@ -18,10 +18,19 @@ REPLACED = {
 }
 
 
+# A concurrent build that failed (a deploy stopped half-way) leaves its index behind, INVALID and
+# never used: IF NOT EXISTS would keep it. It is dropped and built again.
+INVALID = "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s AND NOT i.indisvalid"
+
+
 def _swap(schema_editor, create: dict[str, str], drop: dict[str, str]) -> None:
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, columns in create.items():
+        with schema_editor.connection.cursor() as cursor:
+            cursor.execute(INVALID, [name])
+            if cursor.fetchone():
+                schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
         schema_editor.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "leads_lead" ({columns})')
     for name in drop:
         schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
