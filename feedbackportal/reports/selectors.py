@@ -1,5 +1,6 @@
 """Reads for the manager's desk: filtered history, rates per week, reason and agent, the month view, audit."""
 
+import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ def older_than(history: QuerySet[Feedback], anchor: str | None) -> tuple[QuerySe
     Where the capped count stops the pages (CappedPaginator), the history goes on from its last row:
     a position, like a bookmark, not a filter, and found through the (created_at) index however deep.
     """
-    if not anchor or not anchor.isdigit():
+    if not anchor or not re.fullmatch(r"[0-9]{1,18}", anchor):  # not isdigit(): "²" is a digit to it
         return history, None
     found = Feedback.objects.filter(pk=int(anchor)).only("created_at").first()
     if found is None:

@@ -403,7 +403,7 @@ def test_the_capped_count_asks_for_no_order(manager_client, add_feedback):
 
 def test_a_lost_place_in_the_history_shows_the_newest_and_says_so(manager_client, add_feedback):
     newest = add_feedback()
-    for anchor in ("999999", "not-an-id"):
+    for anchor in ("999999", "not-an-id", "²", "9" * 5000, "99999999999999999999"):
         page = html(manager_client.get(URL, {"older_than": anchor}))
         assert "not there any more" in page.select_one("[role=status]").get_text()
         assert rows(manager_client.get(URL, {"older_than": anchor})) == [newest.pk]
