@@ -468,19 +468,19 @@ def feedback_report_with_cells(
     the other, so reading them at once on two connections is no less consistent. Inside a
     transaction (an atomic block; every test but the transactional ones) another connection would
     not see its uncommitted rows: both passes then run here, one after the other."""
+    cohort = lead_cohort(*period)
+    if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
+        cells = cohort_cells(cohort, feedback)
+        return feedback_report(feedback, period=period, cells=cells), cells
     # Compiled here, so the other thread only sends SQL: no ORM state (a queryset, the active time
     # zone the weeks are cut in) is shared or missing there. Its rows are read back here too.
     tally_sql, tally_params = _tally_query(feedback)
-    cohort = lead_cohort(*period)
-    if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
-        rows, cells = _fetch(tally_sql, tally_params), cohort_cells(cohort, feedback)
-    else:
-        # Leaving the block waits for the thread (also when the cohort's pass raises): none outlives
-        # the request. result() raises what the thread raised.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedback-tallies") as aside:
-            tallied = aside.submit(_fetch_and_close, tally_sql, tally_params)
-            cells = cohort_cells(cohort, feedback)
-            rows = tallied.result()
+    # Leaving the block waits for the thread (also when the cohort's pass raises): none outlives
+    # the request. result() raises what the thread raised.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedback-tallies") as aside:
+        tallied = aside.submit(_fetch_and_close, tally_sql, tally_params)
+        cells = cohort_cells(cohort, feedback)
+        rows = tallied.result()
     return _report(_tallies(rows), cells), cells
 
 
