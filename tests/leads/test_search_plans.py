@@ -198,6 +198,19 @@ def test_exact_matches_are_read_newest_first_from_their_own_index(many_leads, qu
 
 
 @postgres_only
+@pytest.mark.parametrize("query", ["Last17, First3", "First3 Last17", "Last17 First3"])
+def test_both_names_are_matched_in_one_index_not_on_each_leads_row(many_leads, query):
+    # Both names' prefixes: at a million leads "LAST17%" alone is 55,000 leads, whose rows were read
+    # (21,000 pages, 140 ms) to test the first name on the 15,000 that start "FIRST3" too. One index
+    # of both names tests both; vacuumed (the bench), PostgreSQL reads only the index (no heap fetch).
+    text = search_plans(query)
+    in_one_index = [line for line in text.splitlines() if "~>=~ 'LAST17'" in line and "~>=~ 'FIRST3'" in line]
+    assert in_one_index
+    assert "leads_lead_last_first_newest" in text
+    assert WALK not in text
+
+
+@postgres_only
 def test_partial_matches_are_not_looked_for_when_exact_ones_fill_the_page(many_leads):
     # "First3" is the whole first name of 60 leads: a page of them; "FIRST3%" finds 660 more.
     text = Lead.objects.ranked_search("First3", 26).explain(analyze=True)
