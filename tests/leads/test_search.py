@@ -281,7 +281,9 @@ def test_exactly_the_cap_shows_no_hint(agent_client, make_lead):
 
 
 def test_lead_data_in_results_is_escaped(agent_client, make_lead):
-    make_lead(first_name="<script>alert(1)</script>", last_name="Evil", email="<b>x</b>@example.com")
+    make_lead(
+        first_name="<script>alert(1)</script>", last_name="Evil", email="<b>x</b>@example.com", source_name="<b>y</b>"
+    )
     make_lead(first_name="<script>alert(2)</script>", last_name="Evil")
     response = agent_client.get(SEARCH_URL, {"q": "<script>"})
     page = html(response)
