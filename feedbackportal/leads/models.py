@@ -29,6 +29,9 @@ MAX_NAME_WORDS = 6
 # A search looks for partial matches among this many newest leads before looking among all: a common
 # start ("F", "Jo") has a page of them there (1.3 ms at a million leads, where sorting all took 450).
 RECENT_WINDOW = 5000
+# Up to this many characters a name or email start may be common (RECENT_WINDOW is asked first);
+# longer ones start few enough leads to find and sort them all, which costs less than the window.
+SHORT_START = 4
 # What search_terms' ways test, with what ranked_search sorts by.
 SEARCHED_COLUMNS = ("id", "received_at", "first_name", "last_name", "email", "phone_digits", "event_id")
 # Leads of the same person (same phone digits or email) received this close together are duplicates.
@@ -71,23 +74,25 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         if not terms:
             return self.none()
         exact_sql, params = self._newest([way.match for way in terms.exact], limit, walk_safe=True)
-        candidates = "SELECT id FROM exact"
-        if terms.partial:
+        named = [f"exact AS ({exact_sql})"]
+        arms: list[tuple[str, list]] = [("SELECT id FROM exact", [])]
+        # Each arm after the first is asked only when those before it do not fill the page
+        # (PostgreSQL runs a constant condition first, and skips what it guards when false; a WITH
+        # query read twice runs once).
+        too_few = ["(SELECT COUNT(*) FROM exact) < %s"]
+        if terms.partial and _short_start(query):
             # Any partial way, in one pass over the window: no index is used there to pick one.
             recent_sql, recent_params = self._newest([_any(terms.partial)], limit, walk_safe=True, within=RECENT_WINDOW)
+            named.append(f"recent AS ({recent_sql})")
+            params += recent_params
+            arms.append((f"SELECT id FROM recent WHERE {' AND '.join(too_few)}", [limit] * len(too_few)))
+            too_few.append("(SELECT COUNT(*) FROM recent) < %s")
+        if terms.partial:
             partial_sql, partial_params = self._newest(terms.partial, limit, walk_safe=False)
-            # Each asked only when what comes before does not fill the page (PostgreSQL runs a
-            # constant condition first, and skips what it guards when false; a WITH query read
-            # twice runs once).
-            few_exact, few_recent = "(SELECT COUNT(*) FROM exact) < %s", "(SELECT COUNT(*) FROM recent) < %s"
-            candidates = (
-                f"WITH exact AS ({exact_sql}), recent AS ({recent_sql}) {candidates}"
-                f" UNION SELECT id FROM recent WHERE {few_exact}"
-                f" UNION SELECT id FROM ({partial_sql}) AS partial WHERE {few_exact} AND {few_recent}"
-            )
-            params = [*params, *recent_params, limit, *partial_params, limit, limit]
-        else:
-            candidates = f"WITH exact AS ({exact_sql}) {candidates}"
+            guarded = f"SELECT id FROM ({partial_sql}) AS partial WHERE {' AND '.join(too_few)}"
+            arms.append((guarded, [*partial_params, *[limit] * len(too_few)]))
+        candidates = f"WITH {', '.join(named)} {' UNION '.join(sql for sql, _ in arms)}"
+        params += [value for _, values in arms for value in values]
         exact = models.Case(
             models.When(terms.exact_match, then=models.Value(True)),
             default=models.Value(False),
@@ -158,6 +163,14 @@ class LeadQuerySet(models.QuerySet["Lead"]):
             .exclude(pk=lead.pk)
             .order_by("-received_at", "-id")
         )
+
+
+def _short_start(query: str) -> bool:
+    """Whether the query is the first few letters of a name or email, which may start a large share of
+    all leads ("F", "Jo"), found then among the newest (ranked_search). Digits go to the phone
+    number's trigram index, where three or four already pick out few."""
+    query = " ".join(query.split())
+    return len(query) <= SHORT_START and not PHONE_CHARACTERS_RE.fullmatch(query)
 
 
 class NotIndexedOnSQLite(models.Func):
