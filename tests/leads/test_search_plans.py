@@ -85,10 +85,22 @@ def exact_ones(query: str) -> list[int]:
     return list(Lead.objects.filter(terms.exact_match).values_list("pk", flat=True))
 
 
+SHORT_STARTS = ["smi", "Ma", "m", "Sm, M"]  # the newest leads are looked at first (RECENT_WINDOW)
+
+
 @pytest.mark.parametrize(
     "query",
-    ["smith", "Smith, Mary", "Mary Smith", "mary@example.com", "555-0101", "5120", "5125550101", "512555"]
-    + ["smi", "Ma", "m", "Sm, M"],  # short starts: the newest leads are looked at first
+    [
+        "smith",
+        "Smith, Mary",
+        "Mary Smith",
+        "mary@example.com",
+        "555-0101",
+        "5120",
+        "5125550101",
+        "512555",
+        *SHORT_STARTS,
+    ],
 )
 @pytest.mark.parametrize("limit", [1, 3, 7, 40])
 @pytest.mark.parametrize("window", [None, 3, 20])  # the newest leads looked at first (RECENT_WINDOW)
