@@ -380,19 +380,10 @@ def _fetch(sql: str, params: Sequence[Any]) -> list[tuple]:
         return cursor.fetchall()
 
 
-# The tallies' grouping of a quarter's feedback at a million feedbacks sorts about 11 MB: on disk at
-# PostgreSQL's default work_mem (4 MB), 280 ms; in memory 165 ms. Given to their own connection only.
-TALLY_WORK_MEM = "64MB"
-
-
-def _fetch_and_close(sql: str, params: Sequence[Any], *, work_mem: str | None = None) -> list[tuple]:
-    """_fetch on the calling thread's own connection (with `work_mem`, PostgreSQL's memory for each
-    sort or hash before it spills to disk), closed after: for a thread that ends right after, whose
-    connection nothing else would ever close."""
+def _fetch_and_close(sql: str, params: Sequence[Any]) -> list[tuple]:
+    """_fetch on the calling thread's own connection, closed after: for a thread that ends right
+    after, whose connection nothing else would ever close."""
     try:
-        if work_mem:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT set_config('work_mem', %s, false)", [work_mem])
         return _fetch(sql, params)
     finally:
         connection.close()
@@ -487,7 +478,7 @@ def feedback_report_with_cells(
     # Leaving the block waits for the thread (also when the cohort's pass raises): none outlives
     # the request. result() raises what the thread raised.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedback-tallies") as aside:
-        tallied = aside.submit(_fetch_and_close, tally_sql, tally_params, work_mem=TALLY_WORK_MEM)
+        tallied = aside.submit(_fetch_and_close, tally_sql, tally_params)
         cells = cohort_cells(cohort, feedback)
         rows = tallied.result()
     return _report(_tallies(rows), cells), cells

@@ -198,25 +198,6 @@ def test_outside_a_transaction_the_passes_read_at_once_give_the_same_report(
 
 @on_postgresql
 @pytest.mark.django_db(transaction=True)
-def test_the_tallies_are_grouped_in_memory_on_their_own_connection(mixed, monkeypatch):
-    # At a million feedbacks PostgreSQL's default work_mem (4 MB) made the grouping sort 11 MB on
-    # disk: 280 ms, 165 in memory. Only the tallies' own connection gets more, closed right after.
-    settings_seen: list[str] = []
-    fetch = selectors._fetch
-
-    def spy(sql, params):
-        settings_seen.append(fetch("SHOW work_mem", [])[0][0])
-        return fetch(sql, params)
-
-    monkeypatch.setattr(selectors, "_fetch", spy)
-    feedback_report_with_cells(Feedback.objects.all(), period=PERIOD)
-
-    assert settings_seen == [selectors.TALLY_WORK_MEM]
-    assert fetch("SHOW work_mem", [])[0][0] != selectors.TALLY_WORK_MEM
-
-
-@on_postgresql
-@pytest.mark.django_db(transaction=True)
 def test_a_failed_read_on_the_other_connection_is_raised_here_and_leaves_nothing_open(monkeypatch):
     reads: list[tuple[threading.Thread, BaseDatabaseWrapper]] = []
 
