@@ -13,8 +13,14 @@ from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 
 from feedbackportal.feedback.models import Feedback, FeedbackType, Reason, Status
-from feedbackportal.reports.forms import OUTCOME_CHOICES, AgentChoiceField, ReportDateField, ReportFilterForm
-from feedbackportal.reports.selectors import AUDIT_KINDS, audit_trail, on_leads_found, start_of
+from feedbackportal.reports.forms import (
+    DATE_FILTERS,
+    OUTCOME_CHOICES,
+    AgentChoiceField,
+    ReportDateField,
+    ReportFilterForm,
+)
+from feedbackportal.reports.selectors import AUDIT_KINDS, AllFeedbackSince, audit_trail, on_leads_found, start_of
 
 
 class DayFilter(django_filters.Filter):
@@ -95,6 +101,22 @@ class HistoryFilter(django_filters.FilterSet):
         if values.get("received_from") or values.get("received_to"):
             return values.get("received_from"), values.get("received_to")
         return values.get("created_from"), values.get("created_to")
+
+    def all_feedback_since(self) -> AllFeedbackSince | None:
+        """Whether the filtered feedback is, for each lead of the cohort, all the feedback it was
+        given since a day (then the cohort's leads answer from their feedback summary), or None.
+
+        So it is when the only filters are dates: the received dates hold for every feedback of a
+        lead received then, and the feedback dates are "since" the first day, as long as nothing was
+        given after the last (a check of the created_at index)."""
+        values = self.cleaned()
+        if set(values) - set(DATE_FILTERS):
+            return None
+        last: date | None = values.get("created_to")
+        if last and Feedback.objects.filter(created_at__gte=start_of(last + timedelta(days=1))).exists():
+            return None
+        first: date | None = values.get("created_from")
+        return AllFeedbackSince(start_of(first) if first else None)
 
 
 def history_filter(data: Any) -> HistoryFilter:

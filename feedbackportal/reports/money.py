@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from feedbackportal.feedback.models import Feedback
-from feedbackportal.reports.selectors import CohortCell, cohort_cells, lead_cohort
+from feedbackportal.reports.selectors import AllFeedbackSince, CohortCell, cohort_cells, lead_cohort
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -99,11 +99,12 @@ def money_report(
     *,
     period: tuple[date | None, date | None],
     cells: list[CohortCell] | None = None,
+    since: AllFeedbackSince | None = None,
 ) -> MoneyReport:
     """Money for the leads received in `period` (or `cells`, that cohort already read), credited by the
-    (filtered) feedback. One query, none when given the cells."""
+    (filtered) feedback. One query, none when given the cells. `since`: see cohort_cells."""
     if cells is None:
-        cells = cohort_cells(lead_cohort(*period), feedback)
+        cells = cohort_cells(lead_cohort(*period), feedback, since=since)
     return MoneyReport(
         sources=money_by_source(cells),
         weeks=money_per_week(cells),

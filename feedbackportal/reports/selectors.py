@@ -246,23 +246,50 @@ class CohortCell:
     converted: int  # leads with a conversion LeadConduit accepted
 
 
-def cohort_cells(cohort: QuerySet[Lead], feedback: QuerySet[Feedback]) -> list[CohortCell]:
+@dataclass(frozen=True)
+class AllFeedbackSince:
+    """Said of a (filtered) feedback: it is every feedback given since `start` (None: ever), none
+    left out after. Its cohort's leads then tell from their own feedback summary (the newest counted
+    return, accepted return, accepted conversion: Lead.last_*_at, kept by triggers) whether it holds
+    one, with no feedback read (HistoryFilter.all_feedback_since says when)."""
+
+    start: datetime | None
+
+    def holds(self, newest: str) -> Q:
+        """The leads whose newest feedback of a kind (a summary field) falls in it."""
+        return Q(**{f"{newest}__gte": self.start}) if self.start else Q(**{f"{newest}__isnull": False})
+
+
+def cohort_cells(
+    cohort: QuerySet[Lead], feedback: QuerySet[Feedback], *, since: AllFeedbackSince | None = None
+) -> list[CohortCell]:
     """The lead cohort per week received and source: the one pass over the leads behind the return
-    rates (per week, per source) and the money (per week, per source). One query."""
-    counted = _bare(feedback).filter(COUNTED)
-    returned = counted.filter(RETURNS).values("lead_id")
-    accepted = _bare(feedback).filter(status=Status.ACCEPTED)
+    rates (per week, per source) and the money (per week, per source). One query.
+
+    Each lead is looked up among the feedback three times (has a counted return, an accepted
+    return, an accepted conversion), or, when the feedback is all that was given `since` a day,
+    read from the lead's own summary of its feedback: at a million leads 290 ms, or 60."""
+    if since is None:
+        counted = _bare(feedback).filter(COUNTED)
+        accepted = _bare(feedback).filter(status=Status.ACCEPTED)
+        returned = Q(pk__in=counted.filter(RETURNS).values("lead_id"))
+        credited = Q(pk__in=accepted.filter(RETURNS).values("lead_id"))
+        converted = Q(pk__in=accepted.filter(CONVERSIONS).values("lead_id"))
+    else:
+        returned = since.holds("last_counted_return_at")
+        credited = since.holds("last_accepted_return_at")
+        converted = since.holds("last_accepted_conversion_at")
     rows = (
         cohort.order_by()
         .annotate(week=week_start("received_at"))
         .values("week", "source_name")
         .annotate(
             leads=Count("pk"),
-            returned=Count("pk", filter=Q(pk__in=returned)),
+            returned=Count("pk", filter=returned),
             priced=Count("pk", filter=Q(price__isnull=False)),
             spend=Sum("price"),
-            credit=Sum("price", filter=Q(pk__in=accepted.filter(RETURNS).values("lead_id"))),
-            converted=Count("pk", filter=Q(pk__in=accepted.filter(CONVERSIONS).values("lead_id"))),
+            credit=Sum("price", filter=credited),
+            converted=Count("pk", filter=converted),
         )
     )
     return [
@@ -443,17 +470,18 @@ def feedback_report(
     *,
     period: tuple[date | None, date | None],
     cells: list[CohortCell] | None = None,
+    since: AllFeedbackSince | None = None,
 ) -> Report:
     """Every number the rates page shows, for the given (filtered) feedback; the return rate is
     measured on the leads received in `period` (or on `cells`, that cohort already read). One pass
-    over the feedback and one over the lead cohort: two queries."""
+    over the feedback and one over the lead cohort: two queries. `since`: see cohort_cells."""
     if cells is None:
-        cells = cohort_cells(lead_cohort(*period), feedback)
+        cells = cohort_cells(lead_cohort(*period), feedback, since=since)
     return _report(feedback_tallies(feedback), cells)
 
 
 def feedback_report_with_cells(
-    feedback: QuerySet[Feedback], *, period: tuple[date | None, date | None]
+    feedback: QuerySet[Feedback], *, period: tuple[date | None, date | None], since: AllFeedbackSince | None = None
 ) -> tuple[Report, list[CohortCell]]:
     """feedback_report, and the lead cohort's cells it was measured on (the money reads them too),
     its two passes run at the same time on two connections when that is safe.
@@ -470,7 +498,7 @@ def feedback_report_with_cells(
     not see its uncommitted rows: both passes then run here, one after the other."""
     cohort = lead_cohort(*period)
     if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
-        cells = cohort_cells(cohort, feedback)
+        cells = cohort_cells(cohort, feedback, since=since)
         return feedback_report(feedback, period=period, cells=cells), cells
     # Compiled here, so the other thread only sends SQL: no ORM state (a queryset, the active time
     # zone the weeks are cut in) is shared or missing there. Its rows are read back here too.
@@ -479,7 +507,7 @@ def feedback_report_with_cells(
     # the request. result() raises what the thread raised.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedback-tallies") as aside:
         tallied = aside.submit(_fetch_and_close, tally_sql, tally_params)
-        cells = cohort_cells(cohort, feedback)
+        cells = cohort_cells(cohort, feedback, since=since)
         rows = tallied.result()
     return _report(_tallies(rows), cells), cells
 

@@ -128,7 +128,7 @@ def rates(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(with_default_period(request.GET))
     period = filters.cohort_period()
     # One pass over the feedback and one over the leads (for rates and money), read at once.
-    report, cells = feedback_report_with_cells(filters.qs, period=period)
+    report, cells = feedback_report_with_cells(filters.qs, period=period, since=filters.all_feedback_since())
     context = {
         "form": filters.form,
         "report": report,
@@ -146,7 +146,7 @@ def rates(request: HtmxHttpRequest) -> HttpResponse:
 @permission_required(VIEW_REPORTS, raise_exception=True)
 def money_export(request: HttpRequest) -> StreamingHttpResponse:
     filters = history_filter(with_default_period(request.GET))
-    report = money_report(filters.qs, period=filters.cohort_period())
+    report = money_report(filters.qs, period=filters.cohort_period(), since=filters.all_feedback_since())
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     return csv_download(money_rows(report), f"money-{stamp}.csv")
 

@@ -187,10 +187,11 @@ def test_the_rates_make_a_fixed_number_of_queries(
     for n in range(feedbacks):
         add_feedback("return" if n % 3 else "conversion", agent=agent if n % 2 else None)
     # session, user, permissions, worker heartbeat, reasons and agents for the form,
-    # the feedback in one pass (per week, agent, reason and answer), the lead cohort in one pass
-    # (per week and source: rates and money), the nav link's count,
+    # the feedback in one pass (per week, agent, reason and answer), whether any feedback was given
+    # after the period (none: the cohort reads its leads' feedback summaries), the lead cohort in
+    # one pass (per week and source: rates and money), the nav link's count,
     # the capped sources (none: so no query for their returns)
-    with django_assert_num_queries(9 + PERMISSION_QUERIES):
+    with django_assert_num_queries(10 + PERMISSION_QUERIES):
         manager_client.get(URL)
 
 
