@@ -234,3 +234,29 @@ def test_two_feedbacks_of_one_lead_changed_at_once_leave_its_summary_right(retur
         )
 
         assert summary(lead) == (returned.created_at, returned.created_at, converted.created_at)
+
+
+def feedback_rows_read() -> int:
+    """Rows of the feedback table read so far in this transaction (PostgreSQL's own count)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0) FROM pg_stat_xact_user_tables"
+            " WHERE relname = 'feedback_feedback'"
+        )
+        return cursor.fetchone()[0]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's row counts")
+def test_a_new_feedback_raises_the_summary_without_reading_the_leads_other_feedback(make_lead, return_reason):
+    # The export test loads 100,000 feedbacks of one lead in one statement: read again in full for
+    # each row, they never finished loading.
+    lead = make_lead()
+    now = timezone.now()
+    for n in range(300):
+        make_feedback(lead, return_reason, status=Status.REJECTED, created_at=now - timedelta(minutes=n))
+    before = feedback_rows_read()
+    newer = make_feedback(lead, return_reason, status=Status.SENDING, created_at=now + timedelta(minutes=1))
+    Feedback.objects.filter(pk=newer.pk).update(status=Status.ACCEPTED)  # as the worker records the answer
+
+    assert feedback_rows_read() - before < 50
+    assert summary(lead) == newest(lead)
