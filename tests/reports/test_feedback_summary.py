@@ -4,6 +4,7 @@ from them: it must equal looking every lead up among the feedback."""
 
 import importlib
 import random
+import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -15,7 +16,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from feedbackportal.feedback.models import Feedback, FeedbackType, Reason, Status
-from feedbackportal.leads.models import Lead
+from feedbackportal.leads.models import Lead, LeadView
+from feedbackportal.leads.services import lead_view_record
 from feedbackportal.reports.filters import history_filter
 from feedbackportal.reports.forms import with_default_period
 from feedbackportal.reports.selectors import NOT_COUNTED, cohort_cells, lead_cohort
@@ -260,3 +262,34 @@ def test_a_new_feedback_raises_the_summary_without_reading_the_leads_other_feedb
 
     assert feedback_rows_read() - before < 50
     assert summary(lead) == newest(lead)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's row locks")
+@pytest.mark.django_db(transaction=True)
+def test_a_feedback_being_written_does_not_hold_up_what_else_points_at_its_lead(return_reason, agent):
+    # The trigger locks the lead's row until the feedback's transaction ends. FOR UPDATE would also
+    # keep out every row that refers to the lead (their foreign key check): an agent opening the
+    # lead waited for the whole of that transaction.
+    lead = Lead.objects.create(event_id=f"{77:024x}")
+    written, release = threading.Event(), threading.Event()
+
+    def write() -> None:
+        try:
+            with transaction.atomic():
+                make_feedback(lead, return_reason, status=Status.QUEUED)
+                written.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert written.wait(10)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL lock_timeout = '2s'")
+            lead_view_record(lead=lead, user=agent)
+    finally:
+        release.set()
+        writer.join(10)
+    assert LeadView.objects.filter(lead=lead, user=agent).exists()

@@ -63,7 +63,7 @@ POSTGRES = [
     DECLARE
         newest timestamptz[];
     BEGIN
-        PERFORM 1 FROM leads_lead WHERE id = lead FOR UPDATE;
+        PERFORM 1 FROM leads_lead WHERE id = lead FOR NO KEY UPDATE;
         SELECT ARRAY[{", ".join(f"MAX(created_at) FILTER (WHERE {kind})" for kind in NEWEST.values())}]
             INTO newest FROM feedback_feedback WHERE lead_id = lead;
         -- Written only when it changes.
@@ -77,7 +77,7 @@ POSTGRES = [
     ) RETURNS void
     LANGUAGE plpgsql AS $$
     BEGIN
-        PERFORM 1 FROM leads_lead WHERE id = lead FOR UPDATE;
+        PERFORM 1 FROM leads_lead WHERE id = lead FOR NO KEY UPDATE;
         UPDATE leads_lead SET {
         ", ".join(
             f"{column} = CASE WHEN {_raised(column, kind, 'created')} THEN created ELSE {column} END"
@@ -95,7 +95,7 @@ POSTGRES = [
         stale boolean;
     BEGIN
         IF TG_OP <> 'INSERT' THEN
-            SELECT * INTO summarized FROM leads_lead WHERE id = OLD.lead_id FOR UPDATE;
+            SELECT * INTO summarized FROM leads_lead WHERE id = OLD.lead_id FOR NO KEY UPDATE;
             IF TG_OP = 'UPDATE' AND NEW.lead_id = OLD.lead_id THEN
                 stale := {_stale("summarized", kept=True)};
             ELSE
@@ -185,7 +185,7 @@ def fill(connection) -> None:
         with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
             chosen = "id IN (SELECT lead_id FROM feedback_feedback WHERE lead_id >= %s AND lead_id < %s)"
             if connection.vendor == "postgresql":
-                cursor.execute(f"SELECT 1 FROM leads_lead WHERE {chosen} FOR UPDATE", [start, start + BATCH])
+                cursor.execute(f"SELECT 1 FROM leads_lead WHERE {chosen} ORDER BY id FOR NO KEY UPDATE", [start, start + BATCH])
             cursor.execute(
                 f"UPDATE leads_lead SET {SUMMARY.format(lead='leads_lead.id')} WHERE {chosen}", [start, start + BATCH]
             )
