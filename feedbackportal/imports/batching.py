@@ -1,8 +1,10 @@
 """What lead and feedback imports share: rows in batches, and recording a batch's results."""
 
-from collections.abc import Iterator
+import random
+import time
+from collections.abc import Callable, Iterator
 
-from django.db import reset_queries
+from django.db import OperationalError, reset_queries, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -27,6 +29,29 @@ def batches(rows: Iterator[list[str]], *, first_row: int, skip: int, size: int) 
             batch = []
     if batch:
         yield batch
+
+
+DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE for a transaction it rolled back to break a deadlock
+BATCH_ATTEMPTS = 3
+
+
+def in_transaction(work: Callable[[], None]) -> None:
+    """Run `work` (one batch) in a transaction of its own, and again when PostgreSQL rolled it back
+    to break a deadlock.
+
+    Two batches, or a batch and the worker, deadlock when they reach the same leads in opposite
+    orders: each feedback written locks its lead (migration leads/0012), and each lead written is
+    locked too. Everything the batch wrote went with its transaction, and running it again writes
+    its rows the same way (upserts, fixed idempotency keys)."""
+    for attempt in range(1, BATCH_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                work()
+            return
+        except OperationalError as exc:
+            if attempt == BATCH_ATTEMPTS or getattr(exc.__cause__, "sqlstate", None) != DEADLOCK:
+                raise
+            time.sleep(random.uniform(0.05, 0.25) * attempt)  # apart, so they do not meet again
 
 
 def record_batch(job: ImportJob, results: list[ImportRow]) -> None:

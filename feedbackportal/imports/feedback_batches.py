@@ -2,12 +2,11 @@
 
 import uuid
 from collections.abc import Iterator
-
-from django.db import transaction
+from functools import partial
 
 from feedbackportal.feedback.models import Reason
 from feedbackportal.feedback.services import FeedbackRefused, submit_feedback
-from feedbackportal.imports.batching import Batch, batches, record_batch
+from feedbackportal.imports.batching import Batch, batches, in_transaction, record_batch
 from feedbackportal.imports.csv_reader import ImportRefused, column_key, is_header
 from feedbackportal.imports.models import ImportJob, ImportRow, RowResult
 from feedbackportal.leadconduit import is_event_id
@@ -39,8 +38,7 @@ def import_feedback(job: ImportJob, reader: Iterator[list[str]]) -> None:
     event_column, reason_column, first_row, rows = columns
     reasons = reasons_by_text(job.feedback_type)
     for batch in batches(rows, first_row=first_row, skip=job.processed, size=FEEDBACK_BATCH_SIZE):
-        with transaction.atomic():
-            _import_feedback_batch(job, batch, event_column, reason_column, reasons)
+        in_transaction(partial(_import_feedback_batch, job, batch, event_column, reason_column, reasons))
 
 
 def feedback_columns(

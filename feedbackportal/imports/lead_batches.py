@@ -2,13 +2,13 @@
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.utils import timezone
 
-from feedbackportal.imports.batching import Batch, batches, record_batch
+from feedbackportal.imports.batching import Batch, batches, in_transaction, record_batch
 from feedbackportal.imports.csv_reader import FIELD_LABELS, IMPORT_FIELDS, ImportRefused
 from feedbackportal.imports.models import ImportJob, ImportRow, RowResult
 from feedbackportal.leadconduit import is_event_id
@@ -36,8 +36,7 @@ def import_leads(job: ImportJob, reader: Iterator[list[str]]) -> None:
         raise ImportRefused("No column is mapped to the event id.")
     source = job.source
     for batch in batches(reader, first_row=2, skip=job.processed, size=BATCH_SIZE):
-        with transaction.atomic():
-            _import_lead_batch(job, source, header, columns, batch)
+        in_transaction(partial(_import_lead_batch, job, source, header, columns, batch))
 
 
 def _import_lead_batch(

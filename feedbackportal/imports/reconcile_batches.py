@@ -8,14 +8,15 @@ key, in one transaction: a matching that was interrupted starts over.
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
-from django.db import reset_queries, transaction
+from django.db import reset_queries
 from django.db.models import Exists, Max, Min, OuterRef, Q
 from django.utils import timezone
 
 from feedbackportal.feedback.models import Feedback, Status
-from feedbackportal.imports.batching import Batch, batches, beat, record_batch
+from feedbackportal.imports.batching import Batch, batches, beat, in_transaction, record_batch
 from feedbackportal.imports.csv_reader import ImportRefused, column_key
 from feedbackportal.imports.lead_batches import parse_received_at
 from feedbackportal.imports.models import (
@@ -92,15 +93,21 @@ def import_reconciliation(job: ImportJob, reader: Iterator[list[str]]) -> None:
         if field not in columns:
             raise ImportRefused(f"No column is mapped to the {FIELD_NAMES[field]}.")
     for batch in batches(reader, first_row=2, skip=job.processed, size=READ_BATCH_SIZE):
-        with transaction.atomic():
-            record_batch(job, _read_batch(job, header, columns, batch))
-    with transaction.atomic():
-        # The beats hold the job's row for the whole matching: a cancel or the sweeper's resume waits
-        # for it. A job cancelled before matching is not matched; the closing beat leaves a fresh
-        # heartbeat, so a resume that waited finds the job moving and leaves it to finish.
-        beat(job)
-        match_export(job)
-        beat(job)
+        in_transaction(partial(_read_and_record, job, header, columns, batch))
+    in_transaction(partial(_match, job))
+
+
+def _read_and_record(job: ImportJob, header: list[str], columns: dict[str, int], batch: Batch) -> None:
+    record_batch(job, _read_batch(job, header, columns, batch))
+
+
+def _match(job: ImportJob) -> None:
+    # The beats hold the job's row for the whole matching: a cancel or the sweeper's resume waits
+    # for it. A job cancelled before matching is not matched; the closing beat leaves a fresh
+    # heartbeat, so a resume that waited finds the job moving and leaves it to finish.
+    beat(job)
+    match_export(job)
+    beat(job)
 
 
 def _read_batch(job: ImportJob, header: list[str], columns: dict[str, int], batch: Batch) -> list[ImportRow]:

@@ -7,11 +7,13 @@ import pytest
 from bs4 import BeautifulSoup
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import OperationalError
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
+from psycopg.errors import DeadlockDetected
 
 from feedbackportal.feedback.models import Feedback, Reason, Status
-from feedbackportal.imports import runner, services
+from feedbackportal.imports import feedback_batches, runner, services
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportStatus
 from feedbackportal.leads.models import SourceReasonWording
 from feedbackportal.sandbox.models import SandboxCall
@@ -287,3 +289,28 @@ def test_the_import_feedback_command_fails_on_a_file_it_cannot_read(tmp_path):
     path.write_bytes(b"name\nJoe\n")
     with pytest.raises(CommandError, match="Event ID"):
         call_command("import_feedback", str(path), "--type", "return")
+
+
+def test_a_batch_the_database_rolled_back_to_break_a_deadlock_is_run_again(tmp_path, make_lead, monkeypatch):
+    # Two batches, or a batch and the worker, that reach the same leads in opposite orders deadlock
+    # (each feedback written locks its lead, migration leads/0012): PostgreSQL rolls one back.
+    first, second = make_lead(), make_lead()
+    real = feedback_batches._import_feedback_batch
+    calls = []
+
+    def deadlocked_once(*args, **kwargs):
+        calls.append(1)
+        real(*args, **kwargs)  # writes the whole batch, then loses it
+        if len(calls) == 1:
+            error = OperationalError("deadlock detected")
+            error.__cause__ = DeadlockDetected()
+            raise error
+
+    monkeypatch.setattr(feedback_batches, "_import_feedback_batch", deadlocked_once)
+    job = run_file(tmp_path, [[first.event_id, "Wrong number"], [second.event_id, "Wrong number"]])
+
+    assert len(calls) == 2
+    assert (job.status, job.created_count) == (ImportStatus.DONE, 2)
+    assert Feedback.objects.count() == 2
+    assert DBTaskResult.objects.count() == 2
+    assert [result for _, result, _ in results(job)] == ["created", "created"]
