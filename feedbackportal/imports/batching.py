@@ -39,10 +39,10 @@ def in_transaction(work: Callable[[], None]) -> None:
     """Run `work` (one batch) in a transaction of its own, and again when PostgreSQL rolled it back
     to break a deadlock.
 
-    Two batches, or a batch and the worker, deadlock when they reach the same leads in opposite
-    orders: each feedback written locks its lead (migration leads/0012), and each lead written is
-    locked too. Everything the batch wrote went with its transaction, and running it again writes
-    its rows the same way (upserts, fixed idempotency keys)."""
+    Two batches (a feedback import and a lead import, or two of either) deadlock when they reach
+    the same leads in opposite orders: each feedback written locks its lead (migration leads/0012),
+    and each lead written is locked too. Everything the batch wrote went with its transaction, and
+    running it again writes its rows the same way (upserts, fixed idempotency keys)."""
     for attempt in range(1, BATCH_ATTEMPTS + 1):
         try:
             with transaction.atomic():

@@ -292,7 +292,7 @@ def test_the_import_feedback_command_fails_on_a_file_it_cannot_read(tmp_path):
 
 
 def test_a_batch_the_database_rolled_back_to_break_a_deadlock_is_run_again(tmp_path, make_lead, monkeypatch):
-    # Two batches, or a batch and the worker, that reach the same leads in opposite orders deadlock
+    # Two batches (feedback or lead imports) that reach the same leads in opposite orders deadlock
     # (each feedback written locks its lead, migration leads/0012): PostgreSQL rolls one back.
     first, second = make_lead(), make_lead()
     real = feedback_batches._import_feedback_batch
