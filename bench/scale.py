@@ -10,7 +10,8 @@ served by a gunicorn of its own on BENCH_SCALE_SANDBOX_PORT, default 8104): how 
 worker (`run_worker --concurrency 24`) drains BENCH_DRAIN queued feedbacks (default 2,000), and
 BENCH_AGENTS agents (default 50) each doing BENCH_AGENT_LOOPS rounds (default 10) of search → lead
 page → submit, with throughput, p95 per step, errors, and submit → answer recorded. Then stops
-everything and drops the database. Loopback only; every loop and every wait is bounded. Figures,
+everything and drops the database (BENCH_SCALE_KEEP=1 keeps it; BENCH_SCALE_REUSE=1 times a kept one
+again without loading, BENCH_SCALE_ONLY=search,pages picks parts). Loopback only; every loop and every wait is bounded. Figures,
 not pass/fail: on a busy 2-core machine they are noisy.
 """
 
@@ -52,6 +53,8 @@ PARTS = ("search", "pages", "drain", "agents", "export")
 ONLY = {part for part in os.environ.get("BENCH_SCALE_ONLY", ",".join(PARTS)).split(",") if part}
 LEADCONDUIT_DELAY = 0.2
 KEEP = os.environ.get("BENCH_SCALE_KEEP", "") not in ("", "0", "false")  # leave the database for EXPLAIN
+# Time again against a database an earlier BENCH_SCALE_KEEP run left (migrated, not loaded again).
+REUSE = os.environ.get("BENCH_SCALE_REUSE", "") not in ("", "0", "false")
 URL = f"{SERVER}/{NAME}"
 SANDBOX_SQLITE = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.sqlite3")
 SANDBOX_LOG = Path(f"/tmp/bench-scale-sandbox-{os.getpid()}.log")  # kept: read it if the sandbox died
@@ -180,6 +183,24 @@ def load(conn: psycopg.Connection) -> dict:
     # index-only scans skip the heap.
     conn.execute("VACUUM ANALYZE")
     samples["first_lead"] = first_lead
+    return samples
+
+
+def loaded_samples(conn: psycopg.Connection) -> dict:
+    """The samples load() took, read back from the leads it loaded (event ids are the load order)."""
+    first_lead = conn.execute("SELECT min(id) FROM leads_lead").fetchone()[0]
+    events = [f"{n:024x}" for n in range(7, LEADS, LEADS // 50)]
+    rows = conn.execute(
+        "SELECT event_id, phone_digits, first_name, last_name, email FROM leads_lead WHERE event_id = ANY(%s)", [events]
+    ).fetchall()
+    found = {row[0]: row for row in rows}
+    samples: dict = {"phones": [], "names": [], "emails": [], "events": [], "first_lead": first_lead}
+    for event in events:
+        _, digits, first, last, email = found[event]
+        samples["phones"].append(digits)
+        samples["names"].append((first, last))
+        samples["emails"].append(email)
+        samples["events"].append(event)
     return samples
 
 
@@ -619,16 +640,24 @@ def export_part(gunicorn: subprocess.Popen, manager: str) -> None:
 
 
 def main() -> None:
-    admin_sql(f'DROP DATABASE IF EXISTS "{NAME}"')
-    admin_sql(f'CREATE DATABASE "{NAME}"')
+    if not REUSE:
+        admin_sql(f'DROP DATABASE IF EXISTS "{NAME}"')
+        admin_sql(f'CREATE DATABASE "{NAME}"')
     gunicorn = sandbox = worker = None
     try:
-        print(f"Loading {LEADS:,} leads and feedbacks into {NAME} …", flush=True)
-        manage("migrate", "--noinput")
-        manage("collectstatic", "--noinput")
-        manage("shell", "-c", BENCH_USERS)
-        with psycopg.connect(URL, autocommit=True) as conn:
-            samples = load(conn)
+        if REUSE:
+            print(f"Reusing {NAME} (BENCH_SCALE_REUSE) …", flush=True)
+            manage("migrate", "--noinput")
+            manage("collectstatic", "--noinput")
+            with psycopg.connect(URL, autocommit=True) as conn:
+                samples = loaded_samples(conn)
+        else:
+            print(f"Loading {LEADS:,} leads and feedbacks into {NAME} …", flush=True)
+            manage("migrate", "--noinput")
+            manage("collectstatic", "--noinput")
+            manage("shell", "-c", BENCH_USERS)
+            with psycopg.connect(URL, autocommit=True) as conn:
+                samples = load(conn)
         gunicorn = gunicorn_process(PORT, ENV)
         manager, admin = session_cookie("bench-manager"), session_cookie("bench-admin")
         for _ in range(100):

@@ -71,8 +71,10 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         leads, and a partial way's sort hides the order (_newest).
         """
         terms = search_terms(query)
-        if not terms:
-            return self.none()
+        return self.ranked(terms, limit, short=short_start(query)) if terms else self.none()
+
+    def ranked(self, terms: "SearchTerms", limit: int, *, short: bool) -> "LeadQuerySet":
+        """ranked_search() for a query's terms (`short`: the query is a short start, short_start())."""
         exact_sql, params = self._newest([way.match for way in terms.exact], limit, walk_safe=True)
         named = [f"exact AS ({exact_sql})"]
         arms: list[tuple[str, list]] = [("SELECT id FROM exact", [])]
@@ -80,7 +82,7 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         # (PostgreSQL runs a constant condition first, and skips what it guards when false; a WITH
         # query read twice runs once).
         too_few = ["(SELECT COUNT(*) FROM exact) < %s"]
-        if terms.partial and _short_start(query):
+        if terms.partial and short:
             # Any partial way, in one pass over the window: no index is used there to pick one.
             recent_sql, recent_params = self._newest([_any(terms.partial)], limit, walk_safe=True, within=RECENT_WINDOW)
             named.append(f"recent AS ({recent_sql})")
@@ -165,7 +167,7 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         )
 
 
-def _short_start(query: str) -> bool:
+def short_start(query: str) -> bool:
     """Whether the query is the first few letters of a name or email, which may start a large share of
     all leads ("F", "Jo"), found then among the newest (ranked_search). Digits go to the phone
     number's trigram index, where three or four already pick out few."""
@@ -236,6 +238,51 @@ class SearchTerms:
     @property
     def exact_match(self) -> models.Q:
         return _any([way.match for way in self.exact])
+
+    def shape(self) -> tuple["SearchShape", list[str]]:
+        """These terms with each value typed replaced by a numbered placeholder (placeholder()), and the
+        values in that order. Queries of one shape ("Smith" and "Jones") give equal shapes, whose SQL is
+        the same but for the values (leads.selectors.search_page)."""
+        values: list[str] = []
+        exact = tuple(Exact(_with_placeholders(way.match, values), way.found_by_partial) for way in self.exact)
+        partial = tuple(_with_placeholders(way, values) for way in self.partial)
+        return SearchShape(exact, partial), values
+
+
+@dataclass(frozen=True)
+class SearchShape:
+    """SearchTerms with placeholders for their values: hashable, equal for queries of one shape."""
+
+    exact: tuple[Exact, ...]
+    partial: tuple[models.Q, ...]
+
+    def terms(self) -> SearchTerms:
+        return SearchTerms(list(self.exact), list(self.partial))
+
+
+def placeholder(n: int) -> str:
+    """The text that stands for the nth value of a SearchShape: private-use characters no query holds,
+    around a % that shows whether a lookup escaped it for LIKE (PLACEHOLDER_RE)."""
+    return f"\ue000{n}%\ue001"
+
+
+PLACEHOLDER_RE = re.compile("\ue000" r"(\d+)(\\?%)" "\ue001")
+
+
+def _with_placeholders(way: models.Q, values: list[str]) -> models.Q:
+    children: list = []
+    for child in way.children:
+        if isinstance(child, models.Q):
+            children.append(_with_placeholders(child, values))
+            continue
+        if not isinstance(child, tuple):
+            raise TypeError(f"a search way holds (lookup, value) pairs, not {child!r}")
+        lookup, value = child
+        if not isinstance(value, str):
+            raise TypeError(f"{lookup}: a search value is text, not {value!r}")
+        children.append((lookup, placeholder(len(values))))
+        values.append(value)
+    return models.Q(*children, _connector=way.connector, _negated=way.negated)
 
 
 def _any(ways: list[models.Q]) -> models.Q:

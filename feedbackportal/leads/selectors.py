@@ -1,12 +1,25 @@
 """Reads for the agent's desk: leads with what happened to them, and the agent's recent work."""
 
+from dataclasses import dataclass
+from functools import lru_cache
+
 from django.contrib.auth.models import User
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest
 
 from feedbackportal.feedback.models import LIVE_STATUSES, Feedback, FeedbackType
-from feedbackportal.leads.models import Lead, LeadQuerySet, LeadView
+from feedbackportal.leads import models as lead_models
+from feedbackportal.leads.models import (
+    PLACEHOLDER_RE,
+    Lead,
+    LeadQuerySet,
+    LeadView,
+    SearchShape,
+    search_terms,
+    short_start,
+)
 
 
 def feedback_state(feedback_type: str) -> Subquery:
@@ -31,6 +44,65 @@ def with_feedback_states(leads: LeadQuerySet) -> LeadQuerySet:
     return leads.annotate(
         return_status=feedback_state(FeedbackType.RETURN), conversion_status=feedback_state(FeedbackType.CONVERSION)
     )
+
+
+# What a search result shows (leads/templatetags/leads.py search_results): not the raw payload LeadConduit
+# sent, which can run to kilobytes a lead.
+RESULT_FIELDS = ("event_id", "first_name", "last_name", "email", "phone", "source_name", "received_at")
+
+
+def search_page(query: str, limit: int) -> list[Lead]:
+    """The first `limit` leads an agent's search finds (LeadQuerySet.ranked_search), with the fields a
+    result shows (RESULT_FIELDS) and their feedback states (with_feedback_states).
+
+    The query's SQL is built once for each shape of query (what it matches and how: "Smith" and
+    "Jones" have one shape) and kept, with the values typed put in its parameters: at a million leads
+    building and compiling it through the ORM cost 4-8 ms, more than PostgreSQL took to run it.
+    """
+    terms = search_terms(query)
+    if not terms:
+        return []
+    shape, values = terms.shape()
+    search = _search_sql(shape, short_start(query), limit, lead_models.RECENT_WINDOW, DEFAULT_DB_ALIAS)
+    return list(Lead.objects.raw(search.sql, search.params(values, connections[DEFAULT_DB_ALIAS].ops)))
+
+
+@dataclass(frozen=True)
+class SearchSQL:
+    """A search's SQL, with its parameters as compiled for a SearchShape: each a constant, or the text
+    around one value's placeholder and whether the lookup escaped it for LIKE."""
+
+    sql: str
+    compiled: tuple
+
+    def params(self, values: list[str], ops) -> list:
+        params = []
+        for param in self.compiled:
+            if not isinstance(param, tuple):
+                params.append(param)
+                continue
+            before, n, escaped, after = param
+            params.append(before + (ops.prep_for_like_query(values[n]) if escaped else values[n]) + after)
+        return params
+
+
+@lru_cache(maxsize=256)
+def _search_sql(shape: SearchShape, short: bool, limit: int, window: int, alias: str) -> SearchSQL:
+    """The SQL of search_page for one shape (`window`: RECENT_WINDOW, which the SQL holds)."""
+    found = with_feedback_states(
+        Lead.objects.using(alias).only(*RESULT_FIELDS).ranked(shape.terms(), limit, short=short)
+    )
+    sql, params = found.query.get_compiler(alias).as_sql()
+    if PLACEHOLDER_RE.search(sql):
+        raise ValueError(f"a search value was written into the SQL, not passed as a parameter: {sql}")
+    compiled: list = []
+    for param in params:
+        match = PLACEHOLDER_RE.search(param) if isinstance(param, str) else None
+        if match is None:
+            compiled.append(param)
+        else:
+            compiled.append((param[: match.start()], int(match[1]), match[2] != "%", param[match.end() :]))
+    return SearchSQL(sql, tuple(compiled))
 
 
 RECENT_WORK_SIZE = 10

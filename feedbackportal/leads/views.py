@@ -22,15 +22,12 @@ from feedbackportal.leadconduit import is_event_id
 from feedbackportal.leadconduit.delivery_format import MAX_BODY_BYTES, BadDelivery, parse_delivery
 from feedbackportal.leads.models import Lead, Source
 from feedbackportal.leads.pop import screen_pop
-from feedbackportal.leads.selectors import recent_work, with_feedback_states
+from feedbackportal.leads.selectors import recent_work, search_page
 from feedbackportal.leads.services import lead_receive, lead_view_record
 
 logger = logging.getLogger(__name__)
 
 SEARCH_LIMIT = 25
-# What a search result shows (leads/templatetags/leads.py search_results): not the raw payload LeadConduit
-# sent, which can run to kilobytes a lead.
-RESULT_FIELDS = ("event_id", "first_name", "last_name", "email", "phone", "source_name", "received_at")
 # The search form's button sends this: one match of a submitted search opens the lead.
 OPEN_ONE_MATCH = "open"
 
@@ -41,8 +38,7 @@ def search(request: AuthedHttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:100]
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
-    found = Lead.objects.only(*RESULT_FIELDS).ranked_search(query, SEARCH_LIMIT + 1) if query else Lead.objects.none()
-    leads = list(with_feedback_states(found))
+    leads = search_page(query, SEARCH_LIMIT + 1)
     if len(leads) == 1 and not request.htmx and request.GET.get(OPEN_ONE_MATCH):
         # Enter in the form without JavaScript: one match opens it straight away. Only then: the
         # same address loaded again (Back from the lead) lists it, or Back would land on the lead.

@@ -17,7 +17,7 @@ from django.utils import timezone
 from feedbackportal.feedback.models import Feedback
 from feedbackportal.leads import models as lead_models
 from feedbackportal.leads.models import Lead, search_terms
-from feedbackportal.leads.selectors import recent_work, with_feedback_states
+from feedbackportal.leads.selectors import recent_work, search_page, with_feedback_states
 from feedbackportal.leads.services import lead_view_record
 
 postgres_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans")
@@ -136,6 +136,7 @@ def test_the_first_leads_are_those_of_sorting_every_match(make_lead, monkeypatch
     expected = exact_first(query)[:limit]
     found = list(Lead.objects.ranked_search(query, limit))
     assert found == expected
+    assert [lead.pk for lead in search_page(query, limit)] == [lead.pk for lead in expected]  # the page's SQL
     assert [lead.exact_match for lead in found] == [lead.pk in exact_ones(query) for lead in expected]
 
 
@@ -169,7 +170,7 @@ def search_plans(query: str) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
     with CaptureQueriesContext(connection) as queries:
-        list(with_feedback_states(Lead.objects.ranked_search(query, 26)))
+        search_page(query, 26)
     plans = []
     with connection.cursor() as cursor:
         for captured in queries.captured_queries:
@@ -256,6 +257,23 @@ def test_a_common_start_is_found_among_the_newest_leads_without_sorting_every_ma
     assert sorting_every_match
     assert all("Sort" in line and "never executed" in line for line in sorting_every_match)
     assert "newest_leads" in "\n".join(lines)
+
+
+@postgres_only
+def test_no_search_is_compiled_by_the_jit(many_leads):
+    # The arms a search guards and never runs are still priced: at a million leads "F"'s estimate
+    # passed jit_above_cost, and compiling the query took 40-55 ms of its 45-85. Here every query
+    # is priced over it. The portal's connections turn the JIT off.
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit_above_cost = 0")
+    with CaptureQueriesContext(connection) as queries:
+        search_page("F", 26)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (ANALYZE) {queries.captured_queries[0]['sql']}")
+        text = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+    assert "JIT" not in text
 
 
 @postgres_only
