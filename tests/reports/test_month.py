@@ -2,11 +2,14 @@
 
 import pytest
 from bs4 import BeautifulSoup
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from feedbackportal.feedback.models import Feedback, Status
 from feedbackportal.imports.models import ImportJob, ImportKind, ImportRow, ImportStatus, ReconciliationFinding
+from feedbackportal.reports import selectors
 from tests.helpers import PERMISSION_QUERIES
 from tests.reports.conftest import at
 
@@ -171,3 +174,32 @@ def test_it_shows_when_the_month_was_last_reconciled(manager_client):
     never = page.select_one(".last-reconciled")
     assert never is not None
     assert never.get_text(" ", strip=True).startswith("Not reconciled with LeadConduit's export")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL plans")
+def test_the_month_is_found_through_the_answered_at_and_created_at_indexes(make_lead):
+    lead = make_lead()
+    # A feedback falls in the month it was answered, or submitted when unanswered. Tested as one
+    # COALESCE, no index served it: at a million feedbacks every row was read (a parallel scan of the
+    # whole table, 120 ms for 3,700 rows). Each half of it has an index.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO feedback_feedback (lead_id, feedback_type, reason_text, note, idempotency_key, status,
+                                           status_message, outcome, outcome_reason, attempt_count,
+                                           attempts_before_resend, task_id, created_at, updated_at, answered_at)
+            SELECT %s, 'return', '', '', gen_random_uuid(), 'rejected', '', 'failure', '', 1, 0, '',
+                   now() - n * interval '10 minutes', now(), CASE WHEN n %% 5 > 0 THEN now() - n * interval '9 minutes' END
+            FROM generate_series(1, 30000) AS n
+            """,
+            [lead.pk],
+        )
+        cursor.execute("ANALYZE feedback_feedback")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    with CaptureQueriesContext(connection) as queries:
+        selectors.reconciliation(timezone.localdate().replace(day=1))
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {queries.captured_queries[0]['sql']}")
+        text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Index Cond: ((answered_at >=" in text
+    assert "Seq Scan on feedback_feedback" not in text
