@@ -11,8 +11,8 @@ worker (`run_worker --concurrency 24`) drains BENCH_DRAIN queued feedbacks (defa
 BENCH_AGENTS agents (default 50) each doing BENCH_AGENT_LOOPS rounds (default 10) of search → lead
 page → submit, with throughput, p95 per step, errors, and submit → answer recorded. Then stops
 everything and drops the database (BENCH_SCALE_KEEP=1 keeps it; BENCH_SCALE_REUSE=1 times a kept one
-again without loading, BENCH_SCALE_ONLY=search,pages picks parts). Loopback only; every loop and every wait is bounded. Figures,
-not pass/fail: on a busy 2-core machine they are noisy.
+again without loading, BENCH_SCALE_ONLY=search,pages picks parts). Loopback only; every loop and
+every wait is bounded. Figures, not pass/fail: on a busy 2-core machine they are noisy.
 """
 
 import io

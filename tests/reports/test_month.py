@@ -189,7 +189,8 @@ def test_the_month_is_found_through_the_answered_at_and_created_at_indexes(make_
                                            status_message, outcome, outcome_reason, attempt_count,
                                            attempts_before_resend, task_id, created_at, updated_at, answered_at)
             SELECT %s, 'return', '', '', gen_random_uuid(), 'rejected', '', 'failure', '', 1, 0, '',
-                   now() - n * interval '10 minutes', now(), CASE WHEN n %% 5 > 0 THEN now() - n * interval '9 minutes' END
+                   now() - n * interval '10 minutes', now(),
+                   CASE WHEN n %% 5 > 0 THEN now() - n * interval '9 minutes' END
             FROM generate_series(1, 30000) AS n
             """,
             [lead.pk],
