@@ -151,3 +151,12 @@ def test_development_takes_plain_http_to_leadconduit_but_not_a_malformed_url():
     malformed = run_django("pass", LEADCONDUIT_FEEDBACK_URL="127.0.0.1:9000/feedback", **development)
     assert malformed.returncode != 0
     assert "LEADCONDUIT_FEEDBACK_URL must be an http:// or https:// URL with a host" in malformed.stderr
+
+
+def test_postgresql_connections_keep_their_settings_beside_options_given_in_the_database_url():
+    result = run_django(
+        "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS']['options'])",
+        DATABASE_URL="postgres://u@db.example.com/portal?options=-c%20statement_timeout%3D5000",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["-c", "work_mem=16MB", "-c", "jit=off", "-c", "statement_timeout=5000"]
