@@ -86,7 +86,8 @@ def screen_pop(params: Mapping[str, str]) -> Pop:
     pop = Pop()
     terms: dict[str, str] = {}
     for name in ("event_id", "phone", "email", "name"):
-        value = " ".join(str(params.get(name, "")).split())[:MAX_VALUE_LENGTH]
+        # No NUL: PostgreSQL's text cannot hold one, and no name, email or number has one.
+        value = " ".join(str(params.get(name, "")).replace("\x00", "").split())[:MAX_VALUE_LENGTH]
         if not value:
             continue
         problem = _problem(name, value)

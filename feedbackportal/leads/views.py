@@ -35,7 +35,8 @@ OPEN_ONE_MATCH = "open"
 @require_safe
 @vary_on_headers("HX-Request")
 def search(request: AuthedHttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:100]
+    # No NUL: PostgreSQL's text cannot hold one, and no name, email or number has one.
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     # htmx restoring a page from history wants the whole page, like a plain request.
     partial = bool(request.htmx) and not request.htmx.history_restore_request
     leads = search_page(query, SEARCH_LIMIT + 1)

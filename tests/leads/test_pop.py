@@ -48,6 +48,8 @@ def marisol(make_lead):
         {"email": "Marisol@Example.com"},
         {"name": "Quintero, Marisol"},
         {"name": "Marisol Quintero"},
+        {"name": "Quin\x00tero"},  # a NUL, which PostgreSQL's text cannot hold, is dropped
+        {"email": "marisol@example.com\x00"},
     ],
 )
 def test_exactly_one_match_opens_the_lead(agent_client, marisol, make_lead, params):

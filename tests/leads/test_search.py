@@ -481,3 +481,12 @@ def test_results_leave_the_raw_payload_in_the_database(agent_client, make_lead):
     response = agent_client.get(SEARCH_URL, {"q": "capper"}, **HTMX)
     (lead,) = response.context["leads"]
     assert "raw_payload" in lead.get_deferred_fields()
+
+
+def test_a_nul_in_the_query_is_dropped_not_sent_to_the_database(agent_client, make_lead):
+    # PostgreSQL's text cannot hold a NUL: searching with one was a server error.
+    make_lead(first_name="Marisol", last_name="Quintero")
+    response = agent_client.get(SEARCH_URL, {"q": "Quin\x00tero"}, headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    (name,) = result_names(response)
+    assert "Quintero" in name
