@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.contrib.auth.models import User
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connection
 from django.db.models import Case, IntegerField, OuterRef, Subquery, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest
@@ -63,8 +63,12 @@ def search_page(query: str, limit: int) -> list[Lead]:
     if not terms:
         return []
     shape, values = terms.shape()
-    search = _search_sql(shape, short_start(query), limit, lead_models.RECENT_WINDOW, DEFAULT_DB_ALIAS)
-    return list(Lead.objects.raw(search.sql, search.params(values, connections[DEFAULT_DB_ALIAS].ops)))
+    search = _search_sql(shape, short_start(query), limit, lead_models.RECENT_WINDOW)
+    leads = list(Lead.objects.raw(search.sql, search.params(values, connection.ops)))
+    for lead in leads:
+        # SQLite's 1 or 0: a raw query converts model fields only.
+        lead.exact_match = bool(lead.exact_match)  # type: ignore[attr-defined]
+    return leads
 
 
 @dataclass(frozen=True)
@@ -87,12 +91,10 @@ class SearchSQL:
 
 
 @lru_cache(maxsize=256)
-def _search_sql(shape: SearchShape, short: bool, limit: int, window: int, alias: str) -> SearchSQL:
+def _search_sql(shape: SearchShape, short: bool, limit: int, window: int) -> SearchSQL:
     """The SQL of search_page for one shape (`window`: RECENT_WINDOW, which the SQL holds)."""
-    found = with_feedback_states(
-        Lead.objects.using(alias).only(*RESULT_FIELDS).ranked(shape.terms(), limit, short=short)
-    )
-    sql, params = found.query.get_compiler(alias).as_sql()
+    found = with_feedback_states(Lead.objects.only(*RESULT_FIELDS).ranked(shape.terms(), limit, short=short))
+    sql, params = found.query.sql_with_params()
     if PLACEHOLDER_RE.search(sql):
         raise ValueError(f"a search value was written into the SQL, not passed as a parameter: {sql}")
     compiled: list = []

@@ -45,6 +45,10 @@ QUERIES = [
     "deface",
     "abcdef0123456789abcdef01",
     "ABCDEF0123456789ABCDEF01",
+    "a b c d e f g h",
+    "\ue000",
+    "\ue0000%\ue001",  # a placeholder's own text, typed
+    "Ann \ue0001\\%\ue001",
 ]
 
 
@@ -65,7 +69,7 @@ def test_the_kept_sql_and_parameters_are_what_the_orm_makes_for_each_query():
         terms = search_terms(query)
         assert terms is not None, query
         shape, values = terms.shape()
-        kept = _search_sql(shape, short_start(query), 26, lead_models.RECENT_WINDOW, "default")
+        kept = _search_sql(shape, short_start(query), 26, lead_models.RECENT_WINDOW)
         sql, params = orm_search(query, 26).query.sql_with_params()
         assert (kept.sql, kept.params(values, connection.ops)) == (sql, list(params)), query
     # Most of them reused the SQL of an earlier query of their shape.
@@ -112,3 +116,5 @@ def test_the_page_holds_the_leads_and_feedback_states_the_orm_finds(make_lead, r
             (lead.pk, lead.return_status, lead.conversion_status) for lead in expected
         ], query
         assert [lead.received_at for lead in found] == [lead.received_at for lead in expected]
+        assert [lead.exact_match for lead in found] == [lead.exact_match for lead in expected]
+        assert all(type(lead.exact_match) is bool for lead in found)
