@@ -1,6 +1,6 @@
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import connections, models
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import Reverse
 from django.urls import reverse
 from django.utils import timezone
 
@@ -53,13 +54,16 @@ class LeadQuerySet(models.QuerySet["Lead"]):
 
     def ranked_search(self, query: str, limit: int) -> "LeadQuerySet":
         """The first `limit` leads search() finds: exact matches first (the whole name, email or number
-        typed), then newest first. Each has `exact_match` (True for an exact match).
+        typed), then numbers that end with the digits typed, then newest first. Each has
+        `exact_match` and `ends_match` (True for a match of either).
 
         One query, cheap however large the table and however common the term. It picks candidates
         and sorts only those:
         - for each way to match exactly (a first name, a last name, an email…), its newest `limit`
           rows, read newest first from its (value, received_at, id) index (migration 0010) and
           stopped there: "Smith" among a million leads reads 26 entries, not every Smith;
+        - only when those are fewer than `limit`, for digits typed, the newest `limit` numbers that
+          end with them, sorted from an index of reversed numbers (migration 0013);
         - only when those are fewer than `limit`, for each partial way (a start, a fragment) its
           newest `limit` among the newest RECENT_WINDOW leads: a common start ("F", "Jo") has a
           page of matches there, which are then its newest of all, however many there are;
@@ -82,6 +86,13 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         # (PostgreSQL runs a constant condition first, and skips what it guards when false; a WITH
         # query read twice runs once).
         too_few = ["(SELECT COUNT(*) FROM exact) < %s"]
+        if terms.ends:
+            # A number's end, ranked before the other partial matches: its newest `limit`, sorted.
+            ends_sql, ends_params = self._newest(terms.ends, limit, walk_safe=False)
+            named.append(f"ends AS ({ends_sql})")
+            params += ends_params
+            arms.append((f"SELECT id FROM ends WHERE {' AND '.join(too_few)}", [limit] * len(too_few)))
+            too_few.append("(SELECT COUNT(*) FROM ends) < %s")
         if terms.partial and short:
             # Any partial way, in one pass over the window: no index is used there to pick one.
             recent_sql, recent_params = self._newest([_any(terms.partial)], limit, walk_safe=True, within=RECENT_WINDOW)
@@ -95,15 +106,13 @@ class LeadQuerySet(models.QuerySet["Lead"]):
             arms.append((guarded, [*partial_params, *[limit] * len(too_few)]))
         candidates = f"WITH {', '.join(named)} {' UNION '.join(sql for sql, _ in arms)}"
         params += [value for _, values in arms for value in values]
-        exact = models.Case(
-            models.When(terms.exact_match, then=models.Value(True)),
-            default=models.Value(False),
-            output_field=models.BooleanField(),
-        )
         # Every candidate an exact match finds comes from the first list: an exact match outside it
-        # is older than `limit` that are in it, so it sorts after them and off the page.
-        found = self.filter(pk__in=RawSQL(candidates, params)).annotate(exact_match=exact)
-        return found.order_by("-exact_match", "-received_at", "-id")[:limit]
+        # is older than `limit` that are in it, so it sorts after them and off the page. So for the
+        # ends: one outside their list sorts after `limit` of them.
+        found = self.filter(pk__in=RawSQL(candidates, params)).annotate(
+            exact_match=_matched(terms.exact_match), ends_match=_matched(terms.ends_match)
+        )
+        return found.order_by("-exact_match", "-ends_match", "-received_at", "-id")[:limit]
 
     def _newest(
         self, ways: list[models.Q], limit: int, *, walk_safe: bool, within: int | None = None
@@ -165,6 +174,15 @@ class LeadQuerySet(models.QuerySet["Lead"]):
             .exclude(pk=lead.pk)
             .order_by("-received_at", "-id")
         )
+
+
+def _matched(ways: models.Q) -> models.Expression:
+    """True for a lead that matches one of the ways (False when there are none)."""
+    if not ways:
+        return models.Value(False, output_field=models.BooleanField())
+    return models.Case(
+        models.When(ways, then=models.Value(True)), default=models.Value(False), output_field=models.BooleanField()
+    )
 
 
 def short_start(query: str) -> bool:
@@ -230,6 +248,9 @@ class SearchTerms:
 
     exact: list[Exact]  # the agent typed it in full: a whole name, email, number or event id
     partial: list[models.Q]  # it starts with what was typed (a phone number: holds it anywhere)
+    # A phone number ends with the digits typed ("the last four of your number"): partial matches too,
+    # ranked after the exact ones and before the rest (ranked_search).
+    ends: list[models.Q] = field(default_factory=list)
 
     @property
     def matches(self) -> models.Q:
@@ -239,6 +260,10 @@ class SearchTerms:
     def exact_match(self) -> models.Q:
         return _any([way.match for way in self.exact])
 
+    @property
+    def ends_match(self) -> models.Q:
+        return _any(self.ends)
+
     def shape(self) -> tuple["SearchShape", list[str]]:
         """These terms with each value typed replaced by a numbered placeholder (placeholder()), and the
         values in that order. Queries of one shape ("Smith" and "Jones") give equal shapes, whose SQL is
@@ -246,7 +271,8 @@ class SearchTerms:
         values: list[str] = []
         exact = tuple(Exact(_with_placeholders(way.match, values), way.found_by_partial) for way in self.exact)
         partial = tuple(_with_placeholders(way, values) for way in self.partial)
-        return SearchShape(exact, partial), values
+        ends = tuple(_with_placeholders(way, values) for way in self.ends)
+        return SearchShape(exact, partial, ends), values
 
 
 @dataclass(frozen=True)
@@ -255,9 +281,10 @@ class SearchShape:
 
     exact: tuple[Exact, ...]
     partial: tuple[models.Q, ...]
+    ends: tuple[models.Q, ...]
 
     def terms(self) -> SearchTerms:
-        return SearchTerms(list(self.exact), list(self.partial))
+        return SearchTerms(list(self.exact), list(self.partial), list(self.ends))
 
 
 def placeholder(n: int) -> str:
@@ -345,10 +372,14 @@ def _phone_terms(query: str) -> SearchTerms | None:
     # trigram index on PostgreSQL (migration 0007), by a scan elsewhere.
     exact = [_exact("phone_digits", digits, found_by_partial=len(digits) != 10)]
     partial = [] if len(digits) == 10 else [models.Q(phone_digits__contains=digits)]
+    # A number's last digits are read from the index of reversed numbers (migration 0013): the newest
+    # of them fill the page from the index alone, where the trigram index's matches were each read
+    # from the table to test and sort them (the last 4 digits, about 700 matches at a million leads).
+    ends = [] if len(digits) == 10 else [models.Q(phone_digits__reverse__startswith=digits[::-1])]
     if query.isdigit() and len(query) >= 6:
         exact.append(_exact("event_id", query))  # an event id may begin with digits only
         partial.append(models.Q(event_id__startswith=query))
-    return SearchTerms(exact, partial)
+    return SearchTerms(exact, partial, ends)
 
 
 # Lead field → the parameter LeadConduit's delivery step (or a CSV) calls it, unless a source says otherwise.
@@ -632,6 +663,10 @@ class Lead(models.Model):
                 setattr(self, ours, theirs[: lead_text_length(ours)])
                 changed.append(ours)
         return changed
+
+
+# phone_digits__reverse: the reversed number, whose start is the number's end (search_terms).
+Lead._meta.get_field("phone_digits").register_lookup(Reverse)
 
 
 def lead_text_length(name: str) -> int:

@@ -490,3 +490,15 @@ def test_a_nul_in_the_query_is_dropped_not_sent_to_the_database(agent_client, ma
     assert response.status_code == 200
     (name,) = result_names(response)
     assert "Quintero" in name
+
+
+def test_numbers_ending_with_the_digits_typed_rank_before_newer_ones_holding_them_elsewhere(agent_client, make_lead):
+    # "The last four of your number?": the caller's lead comes before newer numbers that hold the
+    # four digits in the middle.
+    now = timezone.now()
+    make_lead(first_name="Old", last_name="Ending", phone="512-555-0147", received_at=now - timedelta(days=30))
+    make_lead(first_name="New", last_name="Middle", phone="512-014-7999", received_at=now)
+    make_lead(first_name="Exact", last_name="Number", phone="0147", received_at=now - timedelta(days=60))
+    response = agent_client.get(SEARCH_URL, {"q": "0147"}, headers={"HX-Request": "true"})
+    names = result_names(response)
+    assert [name[:3] for name in names] == ["Exa", "Old", "New"]
