@@ -95,6 +95,10 @@ class HistoryFilter(django_filters.FilterSet):
         self.form.is_valid()
         return {name: value for name, value in self.form.cleaned_data.items() if value not in (None, "")}
 
+    def through_leads(self) -> bool:
+        """Whether the feedback is filtered through its lead (the lead's text or received dates)."""
+        return bool({"q", "received_from", "received_to"} & set(self.cleaned()))
+
     def cohort_period(self) -> tuple[date | None, date | None]:
         """The lead cohort a return rate is measured on: the received range if given, else the feedback range."""
         values = self.cleaned()

@@ -26,6 +26,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
@@ -203,9 +204,56 @@ def counts_per_week(counted: QuerySet[Feedback]) -> dict[date, WeekRow]:
     return weeks
 
 
-def feedback_per_week(feedback: QuerySet[Feedback]) -> list[WeekRow]:
-    """Counted returns and conversions per week of submission, for the given (filtered) feedback. One query."""
-    return _fill_weeks(counts_per_week(_bare(feedback).filter(COUNTED)))
+def feedback_per_week(feedback: QuerySet[Feedback], *, first: date | None = None) -> list[WeekRow]:
+    """Counted returns and conversions per week of submission, for the given (filtered) feedback. One
+    query (two when feedback is dated after this week). `first`: no feedback among them is older than
+    that day, which on PostgreSQL lets each week be counted apart (_counts_week_by_week)."""
+    counted = _bare(feedback).filter(COUNTED)
+    weeks = _counts_week_by_week(counted, first) if first and connection.vendor == "postgresql" else None
+    return _fill_weeks(counts_per_week(counted) if weeks is None else weeks)
+
+
+# Beyond this many weeks, counting them one by one costs more than grouping every row.
+WEEK_BY_WEEK_MAX = 105
+
+
+def _counts_week_by_week(counted: QuerySet[Feedback], first: date) -> dict[date, WeekRow] | None:
+    """counts_per_week for the weeks from `first`'s to this one, each counted apart through the
+    created_at index (LATERAL), where grouping every row by its week hashed them all (12 weeks at a
+    million feedbacks: 117,000 rows, 45-65 ms, against 20-30). None when some feedback is dated
+    after this week, or the weeks are too many: then group them (counts_per_week)."""
+    mondays = [_monday(first)]
+    while mondays[-1] < _monday(timezone.localdate()) and len(mondays) <= WEEK_BY_WEEK_MAX:
+        mondays.append(mondays[-1] + timedelta(weeks=1))
+    if len(mondays) > WEEK_BY_WEEK_MAX:
+        return None
+    rows, params = [], []
+    for monday in mondays:
+        rows.append("(%s::date, %s::timestamptz, %s::timestamptz)")
+        params += [monday, start_of(monday), start_of(monday + timedelta(weeks=1))]
+    rows.append("(NULL::date, %s::timestamptz, 'infinity'::timestamptz)")  # later: none expected
+    params.append(start_of(mondays[-1] + timedelta(weeks=1)))
+    bound = {
+        "created_at__gte": RawSQL("weeks.starts", (), output_field=DateTimeField()),
+        "created_at__lt": RawSQL("weeks.ends", (), output_field=DateTimeField()),
+    }
+    in_week, in_week_params = counted.filter(**bound).values_list("feedback_type").query.sql_with_params()
+    sql = (
+        f"SELECT weeks.monday, counted.returns, counted.conversions, counted.total"
+        f" FROM (VALUES {', '.join(rows)}) AS weeks (monday, starts, ends) CROSS JOIN LATERAL"
+        f" (SELECT COUNT(*) FILTER (WHERE t.feedback_type = %s) AS returns,"
+        f" COUNT(*) FILTER (WHERE t.feedback_type = %s) AS conversions, COUNT(*) AS total"
+        f" FROM ({in_week}) AS t) AS counted"
+    )
+    weeks: dict[date, WeekRow] = {}
+    for monday, returns, conversions, total in _fetch(
+        sql, [*params, FeedbackType.RETURN, FeedbackType.CONVERSION, *in_week_params]
+    ):
+        if monday is None and total:
+            return None
+        if total:
+            weeks[monday] = WeekRow(monday, returns=returns, conversions=conversions)
+    return weeks
 
 
 def _bare(feedback: QuerySet[Feedback]) -> QuerySet[Feedback]:
@@ -404,7 +452,7 @@ def _tally_query(feedback: QuerySet[Feedback]) -> tuple[str, Sequence[Any]]:
         prefix
         + "SELECT g.grp, g.kind, g.week, g.agent, u.first_name, u.last_name, u.username, g.reason, g.status,"
         + f" g.total, g.counted FROM ({grouped}) AS g LEFT OUTER JOIN {quote(users.db_table)} AS u"
-        + f" ON u.{quote(users.pk.column)} = g.agent"
+        + f" ON u.{quote(str(users.pk.column))} = g.agent"
         + " ORDER BY g.grp, u.first_name, u.last_name, u.username, g.agent, g.counted DESC, g.reason, g.week,"
         + " g.status, g.kind"
     )

@@ -97,13 +97,16 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
     # The last page the capped count reaches goes on from its last row.
     older = page.object_list[-1].pk if paginator.capped and not page.has_next() and page.object_list else None
     # Without dates the chart shows the rates page's default period, not every week there is.
-    charted = filters.qs
+    charted, first = filters.qs, filters.cleaned().get("created_from")
     if not has_dates(request.GET):
-        charted = charted.filter(created_at__gte=start_of(default_period_start()))
+        first = default_period_start()
+        charted = charted.filter(created_at__gte=start_of(first))
+    if filters.through_leads():
+        first = None  # counted week by week, each week would look the leads up again (twice the time)
     context = {
         "form": filters.form,
         "page": page,
-        "weekly": weekly_chart(feedback_per_week(charted)),
+        "weekly": weekly_chart(feedback_per_week(charted, first=first)),
         "chart_weeks": None if has_dates(request.GET) else DEFAULT_WEEKS,
         "anchor": anchor,
         "lost_anchor": bool(request.GET.get("older_than")) and anchor is None,

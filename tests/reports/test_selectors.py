@@ -229,3 +229,49 @@ def test_the_tally_joins_the_agents_names_to_its_grouped_rows_not_to_every_feedb
     join = next(n for n, line in enumerate(plan) if "Join" in line)
     aggregate = next(n for n, line in enumerate(plan) if "Aggregate" in line)
     assert join < aggregate, "\n".join(plan)  # above it: joined to what the grouping leaves
+
+
+@on_postgresql
+def test_the_weeks_counted_apart_are_the_weeks_grouped(add_feedback, agent, django_assert_num_queries):
+    # feedback_per_week(first=…) counts each week through the created_at index on PostgreSQL; the
+    # same counts as grouping every row by its week, for any filter on the feedback's own columns,
+    # with empty weeks, uncounted statuses, weeks before the first day, and the week's edges.
+    rng = random.Random(7)
+    today = timezone.localdate()
+    statuses = [Status.ACCEPTED, Status.REJECTED, Status.CANCELLED, Status.FAILED, Status.QUEUED, Status.UNCONFIRMED]
+    for _ in range(300):
+        day = today - timedelta(days=rng.choice([0, 1, 6, 7, 8, 13, 14, 20, 34, 35, 36, 60, 83, 84, 90]))
+        at = selectors.start_of(day) + timedelta(minutes=rng.choice([0, 1, 60 * 12, 60 * 24 - 1]))
+        add_feedback(
+            rng.choice([FeedbackType.RETURN, FeedbackType.CONVERSION]),
+            status=rng.choice(statuses),
+            created_at=min(at, timezone.now()),
+            agent=rng.choice([agent, None]),
+        )
+    first = today - timedelta(days=84)
+    since = Feedback.objects.filter(created_at__gte=selectors.start_of(first))
+    for feedback in [
+        since,
+        since.filter(feedback_type=FeedbackType.RETURN),
+        since.filter(agent=agent),
+        since.filter(status=Status.CANCELLED),
+        since.filter(created_at__lt=selectors.start_of(today - timedelta(days=30))),
+        since.filter(pk__lt=0),
+    ]:
+        grouped = selectors._fill_weeks(selectors.counts_per_week(selectors._bare(feedback).filter(selectors.COUNTED)))
+        with django_assert_num_queries(1):
+            apart = selectors.feedback_per_week(feedback, first=first)
+        assert apart == grouped
+
+
+@on_postgresql
+def test_feedback_dated_after_this_week_is_counted_by_grouping_every_row(add_feedback):
+    first = timezone.localdate() - timedelta(days=20)
+    add_feedback(created_at=timezone.now() - timedelta(days=3))
+    add_feedback(created_at=timezone.now() + timedelta(days=15))  # a clock ahead, an import's date
+    feedback = Feedback.objects.filter(created_at__gte=selectors.start_of(first))
+
+    weeks = selectors.feedback_per_week(feedback, first=first)
+
+    assert sum(week.returns for week in weeks) == 2
+    assert weeks == selectors._fill_weeks(selectors.counts_per_week(selectors._bare(feedback)))
