@@ -99,6 +99,12 @@ class HistoryFilter(django_filters.FilterSet):
         """Whether the feedback is filtered through its lead (the lead's text or received dates)."""
         return bool({"q", "received_from", "received_to"} & set(self.cleaned()))
 
+    def first_day(self) -> date | None:
+        """The day no filtered feedback is older than (its "from" date), when the feedback is filtered
+        on its own columns only: then each week is counted apart (reports.selectors.weeks_counted).
+        Through its lead (text, received dates), every week would look the leads up again."""
+        return None if self.through_leads() else self.cleaned().get("created_from")
+
     def cohort_period(self) -> tuple[date | None, date | None]:
         """The lead cohort a return rate is measured on: the received range if given, else the feedback range."""
         values = self.cleaned()

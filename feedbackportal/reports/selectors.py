@@ -205,12 +205,18 @@ def counts_per_week(counted: QuerySet[Feedback]) -> dict[date, WeekRow]:
 
 
 def feedback_per_week(feedback: QuerySet[Feedback], *, first: date | None = None) -> list[WeekRow]:
+    """Counted returns and conversions per week of submission, for the given (filtered) feedback, the
+    weeks in between included. See weeks_counted."""
+    return _fill_weeks(weeks_counted(feedback, first=first))
+
+
+def weeks_counted(feedback: QuerySet[Feedback], *, first: date | None = None) -> dict[date, WeekRow]:
     """Counted returns and conversions per week of submission, for the given (filtered) feedback. One
     query (two when feedback is dated after this week). `first`: no feedback among them is older than
     that day, which on PostgreSQL lets each week be counted apart (_counts_week_by_week)."""
     counted = _bare(feedback).filter(COUNTED)
     weeks = _counts_week_by_week(counted, first) if first and connection.vendor == "postgresql" else None
-    return _fill_weeks(counts_per_week(counted) if weeks is None else weeks)
+    return counts_per_week(counted) if weeks is None else weeks
 
 
 # Beyond this many weeks, counting them one by one costs more than grouping every row.
@@ -383,16 +389,17 @@ def return_rate_by_source(cells: list[CohortCell]) -> list[dict[str, Any]]:
     ]
 
 
-# The feedback's four groupings, by which columns GROUPING() reports as not grouped (a bit each, in
-# the order week, agent, reason, status): one pass over the feedback answers all four.
-BY_WEEK, BY_AGENT, BY_REASON, BY_STATUS = 0b0111, 0b1011, 0b1101, 0b1110
+# The feedback's three groupings, by which columns GROUPING() reports as not grouped (a bit each, in
+# the order agent, reason, status): one pass over the feedback answers all three. Its weeks are
+# counted apart (weeks_counted): as a fourth grouping, every row's week was computed and hashed,
+# a third of the pass at a million feedbacks.
+BY_AGENT, BY_REASON, BY_STATUS = 0b011, 0b101, 0b110
 TALLY_SETS = {
-    BY_WEEK: ("week",),
     BY_AGENT: ("agent",),
     BY_REASON: ("reason",),
     BY_STATUS: ("status",),
 }
-TALLY_COLUMNS = ("week", "agent", "reason", "status")
+TALLY_COLUMNS = ("agent", "reason", "status")
 
 
 @dataclass
@@ -406,15 +413,14 @@ class Tallies:
 
 
 def _tally_query(feedback: QuerySet[Feedback]) -> tuple[str, Sequence[Any]]:
-    """The SQL (and its parameters) whose rows are (grouping, type, week, agent, first name, last name,
-    username, reason, status, total, counted) for each of the four groupings (the columns outside a
+    """The SQL (and its parameters) whose rows are (grouping, type, agent, first name, last name,
+    username, reason, status, total, counted) for each of the three groupings (the columns outside a
     row's grouping are None), ordered for display by the database's own collation: agents by name,
     reasons by counted returns."""
     rows = (
         _bare(feedback)
         .annotate(
             t_type=F("feedback_type"),
-            t_week=week_start("created_at"),
             t_agent=F("agent_id"),
             t_reason=F("reason_text"),
             t_status=F("status"),
@@ -427,7 +433,7 @@ def _tally_query(feedback: QuerySet[Feedback]) -> tuple[str, Sequence[Any]]:
     if connection.vendor == "postgresql":
         sets = ", ".join(f"(t_type, {', '.join(f't_{name}' for name in names)})" for names in TALLY_SETS.values())
         grouped = (
-            "SELECT GROUPING(t_week, t_agent, t_reason, t_status) AS grp, t_type AS kind, "
+            "SELECT GROUPING(t_agent, t_reason, t_status) AS grp, t_type AS kind, "
             + ", ".join(f"t_{name} AS {name}" for name in TALLY_COLUMNS)
             + ", COUNT(*) AS total, SUM(t_counted) AS counted"
             + f" FROM ({inner}) AS tally GROUP BY GROUPING SETS ({sets})"
@@ -450,11 +456,11 @@ def _tally_query(feedback: QuerySet[Feedback]) -> tuple[str, Sequence[Any]]:
     users = get_user_model()._meta
     sql = (
         prefix
-        + "SELECT g.grp, g.kind, g.week, g.agent, u.first_name, u.last_name, u.username, g.reason, g.status,"
+        + "SELECT g.grp, g.kind, g.agent, u.first_name, u.last_name, u.username, g.reason, g.status,"
         + f" g.total, g.counted FROM ({grouped}) AS g LEFT OUTER JOIN {quote(users.db_table)} AS u"
         + f" ON u.{quote(str(users.pk.column))} = g.agent"
-        + " ORDER BY g.grp, u.first_name, u.last_name, u.username, g.agent, g.counted DESC, g.reason, g.week,"
-        + " g.status, g.kind"
+        + " ORDER BY g.grp, u.first_name, u.last_name, u.username, g.agent, g.counted DESC, g.reason, g.status,"
+        + " g.kind"
     )
     return sql, params
 
@@ -474,25 +480,20 @@ def _fetch_and_close(sql: str, params: Sequence[Any]) -> list[tuple]:
         connection.close()
 
 
-def _as_week(value: datetime | date | str) -> date:
-    # Raw SQL hands back what the database has: a date, a naive timestamp, or SQLite's text.
-    return _week_of(date.fromisoformat(value[:10]) if isinstance(value, str) else value)
-
-
-def feedback_tallies(feedback: QuerySet[Feedback], *, limit: int = TOP_REASONS) -> Tallies:
+def feedback_tallies(feedback: QuerySet[Feedback], *, first: date | None = None, limit: int = TOP_REASONS) -> Tallies:
     """Counted returns and conversions per week of submission and per agent (each agent knowing the
     team's share of returns), the reasons returned most often, and per type how many ended in each
-    state (cancelled and failed included). One query, one pass over the feedback."""
-    return _tallies(_fetch(*_tally_query(feedback)), limit=limit)
+    state (cancelled and failed included). Two queries: one pass over the feedback, and its weeks
+    (weeks_counted, `first` as there)."""
+    return _tallies(_fetch(*_tally_query(feedback)), weeks_counted(feedback, first=first), limit=limit)
 
 
-def _tallies(rows: list[tuple], *, limit: int = TOP_REASONS) -> Tallies:
-    """The Tallies from the rows of _tally_query."""
-    weeks: dict[date, WeekRow] = {}
+def _tallies(rows: list[tuple], weeks: dict[date, WeekRow], *, limit: int = TOP_REASONS) -> Tallies:
+    """The Tallies from the rows of _tally_query and the weeks of weeks_counted."""
     agents: dict[Any, AgentRow] = {}
     reasons: list[dict[str, Any]] = []
     by_type: dict[str, dict[str, int]] = {value: dict.fromkeys(OUTCOME_KEYS, 0) for value in FeedbackType.values}
-    for grouping, kind, week, agent, first, last, username, reason, status, total, counted in rows:
+    for grouping, kind, agent, first, last, username, reason, status, total, counted in rows:
         is_return = kind == FeedbackType.RETURN
         if grouping == BY_STATUS and kind in by_type:
             key = "pending" if status in PENDING_STATUSES else status
@@ -500,12 +501,6 @@ def _tallies(rows: list[tuple], *, limit: int = TOP_REASONS) -> Tallies:
                 by_type[kind][key] += total
         elif not counted:
             continue
-        elif grouping == BY_WEEK:
-            week_row = _week_row(weeks, _as_week(week))
-            if is_return:
-                week_row.returns += counted
-            else:
-                week_row.conversions += counted
         elif grouping == BY_AGENT:
             name = f"{first or ''} {last or ''}".strip() or username or "(no agent: shell or import)"
             row = agents.setdefault(agent, AgentRow(name=name, returns=0, conversions=0))
@@ -529,17 +524,23 @@ def feedback_report(
     period: tuple[date | None, date | None],
     cells: list[CohortCell] | None = None,
     since: AllFeedbackSince | None = None,
+    first: date | None = None,
 ) -> Report:
     """Every number the rates page shows, for the given (filtered) feedback; the return rate is
     measured on the leads received in `period` (or on `cells`, that cohort already read). One pass
-    over the feedback and one over the lead cohort: two queries. `since`: see cohort_cells."""
+    over the feedback, its weeks, and one pass over the lead cohort: three queries. `since`: see
+    cohort_cells; `first`: see weeks_counted."""
     if cells is None:
         cells = cohort_cells(lead_cohort(*period), feedback, since=since)
-    return _report(feedback_tallies(feedback), cells)
+    return _report(feedback_tallies(feedback, first=first), cells)
 
 
 def feedback_report_with_cells(
-    feedback: QuerySet[Feedback], *, period: tuple[date | None, date | None], since: AllFeedbackSince | None = None
+    feedback: QuerySet[Feedback],
+    *,
+    period: tuple[date | None, date | None],
+    since: AllFeedbackSince | None = None,
+    first: date | None = None,
 ) -> tuple[Report, list[CohortCell]]:
     """feedback_report, and the lead cohort's cells it was measured on (the money reads them too),
     its two passes run at the same time on two connections when that is safe.
@@ -547,7 +548,7 @@ def feedback_report_with_cells(
     Both passes are CPU-bound in the database (at 1M leads and 1M feedbacks about 170 ms for the
     feedback, 310 for the cohort; no rewrite of either was faster): at once, the page waits for the
     longer one instead of their sum. The feedback's goes to a thread of its own, on a connection of
-    its own, closed when it is done; the cohort's stays on this one.
+    its own, closed when it is done; the cohort's stays on this one, followed by the feedback's weeks.
 
     Only on PostgreSQL (where the big sites are; SQLite serves small ones), and only outside a
     transaction. There each statement runs in an autocommit snapshot of its own already, one after
@@ -557,7 +558,7 @@ def feedback_report_with_cells(
     cohort = lead_cohort(*period)
     if connection.vendor != "postgresql" or connection.in_atomic_block or not connection.get_autocommit():
         cells = cohort_cells(cohort, feedback, since=since)
-        return feedback_report(feedback, period=period, cells=cells), cells
+        return feedback_report(feedback, period=period, cells=cells, first=first), cells
     # Compiled here, so the other thread only sends SQL: no ORM state (a queryset, the active time
     # zone the weeks are cut in) is shared or missing there. Its rows are read back here too.
     tally_sql, tally_params = _tally_query(feedback)
@@ -566,8 +567,9 @@ def feedback_report_with_cells(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="feedback-tallies") as aside:
         tallied = aside.submit(_fetch_and_close, tally_sql, tally_params)
         cells = cohort_cells(cohort, feedback, since=since)
+        weeks = weeks_counted(feedback, first=first)
         rows = tallied.result()
-    return _report(_tallies(rows), cells), cells
+    return _report(_tallies(rows, weeks), cells), cells
 
 
 def _report(tallies: Tallies, cells: list[CohortCell]) -> Report:

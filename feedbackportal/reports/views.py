@@ -97,12 +97,10 @@ def history(request: HtmxHttpRequest) -> HttpResponse:
     # The last page the capped count reaches goes on from its last row.
     older = page.object_list[-1].pk if paginator.capped and not page.has_next() and page.object_list else None
     # Without dates the chart shows the rates page's default period, not every week there is.
-    charted, first = filters.qs, filters.cleaned().get("created_from")
+    charted, first = filters.qs, filters.first_day()
     if not has_dates(request.GET):
-        first = default_period_start()
-        charted = charted.filter(created_at__gte=start_of(first))
-    if filters.through_leads():
-        first = None  # counted week by week, each week would look the leads up again (twice the time)
+        charted = charted.filter(created_at__gte=start_of(default_period_start()))
+        first = None if filters.through_leads() else default_period_start()
     context = {
         "form": filters.form,
         "page": page,
@@ -131,7 +129,9 @@ def rates(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(with_default_period(request.GET))
     period = filters.cohort_period()
     # One pass over the feedback and one over the leads (for rates and money), read at once.
-    report, cells = feedback_report_with_cells(filters.qs, period=period, since=filters.all_feedback_since())
+    report, cells = feedback_report_with_cells(
+        filters.qs, period=period, since=filters.all_feedback_since(), first=filters.first_day()
+    )
     context = {
         "form": filters.form,
         "report": report,

@@ -160,5 +160,5 @@ def test_the_rates_page_with_capped_sources_makes_a_fixed_number_of_queries(
         source = Source.objects.create(name=f"S{n}", slug=f"s{n}", max_return_percent=Decimal(10))
         make_feedback(make_lead(source=source, price=Decimal(n)), return_reason, status=Status.ACCEPTED)
     # the rates page's queries (tests/reports/test_rates.py), plus the capped sources' returns this month
-    with django_assert_num_queries(11 + PERMISSION_QUERIES):
+    with django_assert_num_queries(12 + PERMISSION_QUERIES):
         manager_client.get(reverse("reports:rates"))
