@@ -42,10 +42,7 @@ def backwards(apps, schema_editor):
 class Migration(migrations.Migration):
     atomic = False  # CREATE INDEX CONCURRENTLY cannot run in a transaction
 
-    dependencies = [
-        ("feedback", "0010_feedback_undo"),
-        ("leads", "0012_feedback_summary"),
-    ]
+    dependencies = [("feedback", "0010_feedback_undo")]
 
     operations = [
         migrations.SeparateDatabaseAndState(
