@@ -86,8 +86,11 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         # (PostgreSQL runs a constant condition first, and skips what it guards when false; a WITH
         # query read twice runs once).
         too_few = ["(SELECT COUNT(*) FROM exact) < %s"]
-        if terms.ends:
-            # A number's end, ranked before the other partial matches: its newest `limit`, sorted.
+        # A number's end ranks before the other partial matches. On PostgreSQL its newest `limit` are
+        # read from the index of reversed numbers (0013); elsewhere no index holds them, and the
+        # partial ways' one scan sorts them first instead of a second scan finding them.
+        ends_apart = bool(terms.ends) and connections[self.db].vendor == "postgresql"
+        if ends_apart:
             ends_sql, ends_params = self._newest(terms.ends, limit, walk_safe=False)
             named.append(f"ends AS ({ends_sql})")
             params += ends_params
@@ -101,7 +104,8 @@ class LeadQuerySet(models.QuerySet["Lead"]):
             arms.append((f"SELECT id FROM recent WHERE {' AND '.join(too_few)}", [limit] * len(too_few)))
             too_few.append("(SELECT COUNT(*) FROM recent) < %s")
         if terms.partial:
-            partial_sql, partial_params = self._newest(terms.partial, limit, walk_safe=False)
+            ahead = None if ends_apart or not terms.ends else terms.ends_match
+            partial_sql, partial_params = self._newest(terms.partial, limit, walk_safe=False, ahead=ahead)
             guarded = f"SELECT id FROM ({partial_sql}) AS partial WHERE {' AND '.join(too_few)}"
             arms.append((guarded, [*partial_params, *[limit] * len(too_few)]))
         candidates = f"WITH {', '.join(named)} {' UNION '.join(sql for sql, _ in arms)}"
@@ -115,7 +119,13 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         return found.order_by("-exact_match", "-ends_match", "-received_at", "-id")[:limit]
 
     def _newest(
-        self, ways: list[models.Q], limit: int, *, walk_safe: bool, within: int | None = None
+        self,
+        ways: list[models.Q],
+        limit: int,
+        *,
+        walk_safe: bool,
+        within: int | None = None,
+        ahead: models.Q | None = None,
     ) -> tuple[str, list]:
         """SQL for the newest `limit` leads of each way, as (id, received_at) rows: a UNION of one
         subquery per way, each a derived table (SQLite takes no LIMIT in a UNION's arms).
@@ -124,14 +134,18 @@ class LeadQuerySet(models.QuerySet["Lead"]):
         (value, received_at, id) index holds its rows in, which PostgreSQL reads and stops. A partial
         way is sorted on an expression no index holds: its matches are found through their own index
         and sorted, as the received_at index could otherwise be walked looking for them. `within`
-        looks only at that many newest leads (a derived table of them, read first), for any way.
+        looks only at that many newest leads (a derived table of them, read first), for any way;
+        `ahead` sorts the leads it matches before the others.
         """
         rows = self.order_by().values_list("id", "received_at")
         newest = models.F("received_at") if walk_safe else NotIndexed("received_at", output_field=_WHEN)
+        order: list[str | models.expressions.Combinable] = [newest.desc(), "-id"]
+        if ahead is not None:
+            order.insert(0, _matched(ahead).desc())
         arms = []
         params: list = []
         for n, way in enumerate(ways):
-            sql, arm_params = rows.filter(way).order_by(newest.desc(), "-id")[:limit].query.sql_with_params()
+            sql, arm_params = rows.filter(way).order_by(*order)[:limit].query.sql_with_params()
             if within:
                 sql = self._within_newest(sql, within)
             arms.append(f"SELECT * FROM ({sql}) AS way{n}")
@@ -375,7 +389,12 @@ def _phone_terms(query: str) -> SearchTerms | None:
     # A number's last digits are read from the index of reversed numbers (migration 0013): the newest
     # of them fill the page from the index alone, where the trigram index's matches were each read
     # from the table to test and sort them (the last 4 digits, about 700 matches at a million leads).
-    ends = [] if len(digits) == 10 else [models.Q(phone_digits__reverse__startswith=digits[::-1])]
+    # "+1 512" is a number's start: no end to rank first.
+    ends = (
+        []
+        if len(digits) == 10 or query.startswith("+1")
+        else [models.Q(phone_digits__reverse__startswith=digits[::-1])]
+    )
     if query.isdigit() and len(query) >= 6:
         exact.append(_exact("event_id", query))  # an event id may begin with digits only
         partial.append(models.Q(event_id__startswith=query))

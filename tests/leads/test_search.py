@@ -502,3 +502,16 @@ def test_numbers_ending_with_the_digits_typed_rank_before_newer_ones_holding_the
     response = agent_client.get(SEARCH_URL, {"q": "0147"}, headers={"HX-Request": "true"})
     names = result_names(response)
     assert [name[:3] for name in names] == ["Exa", "Old", "New"]
+
+
+def test_a_number_typed_after_plus_one_is_its_start_so_no_end_ranks_first(agent_client, make_lead):
+    # "+1 512" is the start of a number (area code 512): numbers that end with 512 are not ranked
+    # before the newer ones that start with it (found in review).
+    now = timezone.now()
+    for n in range(2):
+        make_lead(first_name=f"Ends{n}", last_name="Old", phone=f"408-555-0{n}512", received_at=now - timedelta(days=9))
+        make_lead(
+            first_name=f"Starts{n}", last_name="New", phone=f"512-555-010{n}", received_at=now - timedelta(days=n)
+        )
+    response = agent_client.get(SEARCH_URL, {"q": "+1 512"}, headers={"HX-Request": "true"})
+    assert [name[:4] for name in result_names(response)] == ["Star", "Star", "Ends", "Ends"]
