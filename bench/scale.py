@@ -566,10 +566,14 @@ def agent_loop() -> None:
             ).fetchall()
         ]
         unanswered = conn.execute(f"SELECT count(*) {agent_feedback} AND f.answered_at IS NULL").fetchone()
+    # Each feedback waits out the agent's undo window (FEEDBACK_UNDO_SECONDS, 5 by default) before it is sent.
+    undo = int(ENV.get("FEEDBACK_UNDO_SECONDS", "5")) * 1000
     print(
         f"  submit → answer recorded: p50 {percentile(waits, 0.5):.0f}  p95 {percentile(waits, 0.95):.0f} ms "
         f"over {len(waits):,} (LeadConduit takes {LEADCONDUIT_DELAY * 1000:.0f}); "
-        f"unanswered after the wait: {unanswered[0] if unanswered else 0}",
+        f"unanswered after the wait: {unanswered[0] if unanswered else 0}\n"
+        f"  of which the undo window {undo} ms; after it: p50 {percentile(waits, 0.5) - undo:.0f}  "
+        f"p95 {percentile(waits, 0.95) - undo:.0f} ms",
         flush=True,
     )
 
