@@ -68,7 +68,7 @@ def search_page(query: str, limit: int) -> list[Lead]:
     for lead in leads:
         # SQLite's 1 or 0: a raw query converts model fields only.
         lead.exact_match = bool(lead.exact_match)  # type: ignore[attr-defined]
-        lead.ends_match = bool(lead.ends_match)  # type: ignore[attr-defined]
+        lead.near_match = bool(lead.near_match)  # type: ignore[attr-defined]
     return leads
 
 

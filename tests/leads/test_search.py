@@ -515,3 +515,15 @@ def test_a_number_typed_after_plus_one_is_its_start_so_no_end_ranks_first(agent_
         )
     response = agent_client.get(SEARCH_URL, {"q": "+1 512"}, headers={"HX-Request": "true"})
     assert [name[:4] for name in result_names(response)] == ["Star", "Star", "Ends", "Ends"]
+
+
+def test_a_whole_last_name_typed_ranks_before_newer_ones_it_only_starts(agent_client, make_lead):
+    # "Smith, Jo": the Smiths named Jo… before newer Smithers named Jo….
+    now = timezone.now()
+    make_lead(first_name="Joan", last_name="Smithers", received_at=now)
+    make_lead(first_name="John", last_name="Smith", received_at=now - timedelta(days=30))
+    make_lead(first_name="Jo", last_name="Smith", received_at=now - timedelta(days=60))
+    for query in ["Smith, Jo", "Jo Smith"]:
+        response = agent_client.get(SEARCH_URL, {"q": query}, headers={"HX-Request": "true"})
+        names = [" ".join(name.split()) for name in result_names(response)]
+        assert [name.replace(" ", "")[:8] for name in names] == ["JoSmith", "JohnSmit", "JoanSmit"], query

@@ -117,4 +117,4 @@ def test_the_page_holds_the_leads_and_feedback_states_the_orm_finds(make_lead, r
         ], query
         assert [lead.received_at for lead in found] == [lead.received_at for lead in expected]
         assert [lead.exact_match for lead in found] == [lead.exact_match for lead in expected]
-        assert all(type(lead.exact_match) is bool and type(lead.ends_match) is bool for lead in found)
+        assert all(type(lead.exact_match) is bool and type(lead.near_match) is bool for lead in found)
