@@ -1,3 +1,5 @@
+import importlib
+
 import django.utils.timezone
 from django.db import migrations, models
 
@@ -7,36 +9,32 @@ from django.db import migrations, models
 # index goes: the newest-first one serves every created_at range as well. Built and dropped
 # CONCURRENTLY on PostgreSQL, so feedback keeps arriving while a big table is indexed; SQLite gets
 # the key columns only, and no table rebuild (which would drop the triggers of leads/0012).
-NEW = "feedback_newest_counted"
-OLD = ("feedback_newest", "feedback_feedback_created_at_52a67ed3")
-INVALID = "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s AND NOT i.indisvalid"
+NEW = {"feedback_newest_counted": '"created_at" DESC, "id" DESC) INCLUDE ("feedback_type", "status"'}
+OLD = {"feedback_newest": '"created_at" DESC, "id" DESC', "feedback_feedback_created_at_52a67ed3": '"created_at"'}
+TABLE = "feedback_feedback"
+
+# The concurrent build (and rebuild of an index a failed one left INVALID) of the search indexes.
+newest_first = importlib.import_module("feedbackportal.leads.migrations.0010_search_newest_first")
 
 
 def forwards(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(INVALID, [NEW])
-            if cursor.fetchone():  # a concurrent build that stopped half-way
-                schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{NEW}"')
-        schema_editor.execute(
-            f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{NEW}" ON "feedback_feedback" '
-            '("created_at" DESC, "id" DESC) INCLUDE ("feedback_type", "status")'
-        )
-        for name in OLD:
-            schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-    else:
-        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{NEW}" ON "feedback_feedback" ("created_at" DESC, "id" DESC)')
-        for name in OLD:
-            schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+        newest_first._swap(schema_editor, NEW, OLD, table=TABLE)
+        return
+    schema_editor.execute(
+        f'CREATE INDEX IF NOT EXISTS "feedback_newest_counted" ON "{TABLE}" ("created_at" DESC, "id" DESC)'
+    )
+    for name in OLD:
+        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
 
 
 def backwards(apps, schema_editor):
-    concurrently = "CONCURRENTLY " if schema_editor.connection.vendor == "postgresql" else ""
-    schema_editor.execute(
-        f'CREATE INDEX {concurrently}IF NOT EXISTS "{OLD[0]}" ON "feedback_feedback" ("created_at" DESC, "id" DESC)'
-    )
-    schema_editor.execute(f'CREATE INDEX {concurrently}IF NOT EXISTS "{OLD[1]}" ON "feedback_feedback" ("created_at")')
-    schema_editor.execute(f'DROP INDEX {concurrently}IF EXISTS "{NEW}"')
+    if schema_editor.connection.vendor == "postgresql":
+        newest_first._swap(schema_editor, OLD, NEW, table=TABLE)
+        return
+    for name, columns in OLD.items():
+        schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{TABLE}" ({columns})')
+    schema_editor.execute('DROP INDEX IF EXISTS "feedback_newest_counted"')
 
 
 class Migration(migrations.Migration):
@@ -56,7 +54,9 @@ class Migration(migrations.Migration):
                 migrations.AddIndex(
                     model_name="feedback",
                     index=models.Index(
-                        fields=["-created_at", "-id"], include=("feedback_type", "status"), name=NEW
+                        fields=["-created_at", "-id"],
+                        include=("feedback_type", "status"),
+                        name="feedback_newest_counted",
                     ),
                 ),
             ],

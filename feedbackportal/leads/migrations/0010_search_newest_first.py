@@ -23,7 +23,9 @@ REPLACED = {
 INVALID = "SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = %s AND NOT i.indisvalid"
 
 
-def _swap(schema_editor, create: dict[str, str], drop: dict[str, str]) -> None:
+def _swap(schema_editor, create: dict[str, str], drop: dict[str, str], *, table: str = "leads_lead") -> None:
+    """On PostgreSQL, build the `create` indexes of `table` (name: columns) CONCURRENTLY, then drop
+    the `drop` ones (by name); feedback/0011 uses it too."""
     if schema_editor.connection.vendor != "postgresql":
         return
     for name, columns in create.items():
@@ -31,7 +33,7 @@ def _swap(schema_editor, create: dict[str, str], drop: dict[str, str]) -> None:
             cursor.execute(INVALID, [name])
             if cursor.fetchone():
                 schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
-        schema_editor.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "leads_lead" ({columns})')
+        schema_editor.execute(f'CREATE INDEX CONCURRENTLY IF NOT EXISTS "{name}" ON "{table}" ({columns})')
     for name in drop:
         schema_editor.execute(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"')
 
