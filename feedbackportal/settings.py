@@ -141,12 +141,12 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # The rates page groups a quarter's feedback four ways in one pass; with PostgreSQL's default
+    # The rates page groups a quarter's feedback three ways in one pass; with PostgreSQL's default
     # 4 MB the planner sorts that on disk instead of hashing it (180 ms instead of 120 at 1M).
     # No JIT: a search guards arms it never runs, whose estimates (a sort of every "F…" lead) put
     # the query over jit_above_cost, and compiling it took 40-55 ms of a 45-85 ms "F" at 1M leads;
     # no page measured faster with it.
-    # Added to any options DATABASE_URL gives (?options=-c statement_timeout=…), which come first.
+    # Put before any options DATABASE_URL gives (?options=-c statement_timeout=…), which win a tie.
     options = DATABASES["default"].setdefault("OPTIONS", {})
     ours = f"-c work_mem={env_str('DATABASE_WORK_MEM') or '16MB'} -c jit=off"
     options["options"] = f"{ours} {options.get('options', '')}".strip()

@@ -54,16 +54,17 @@ class LeadQuerySet(models.QuerySet["Lead"]):
 
     def ranked_search(self, query: str, limit: int) -> "LeadQuerySet":
         """The first `limit` leads search() finds: exact matches first (the whole name, email or number
-        typed), then numbers that end with the digits typed, then newest first. Each has
-        `exact_match` and `near_match` (True for a match of either).
+        typed), then near ones (a number ending with the digits typed, a whole last name with the
+        start of a first name: SearchTerms.near), then newest first. Each has `exact_match` and
+        `near_match` (True for a match of either).
 
         One query, cheap however large the table and however common the term. It picks candidates
         and sorts only those:
         - for each way to match exactly (a first name, a last name, an email…), its newest `limit`
           rows, read newest first from its (value, received_at, id) index (migration 0010) and
           stopped there: "Smith" among a million leads reads 26 entries, not every Smith;
-        - only when those are fewer than `limit`, for digits typed, the newest `limit` numbers that
-          end with them, sorted from an index of reversed numbers (migration 0013);
+        - only when those are fewer than `limit`, the newest `limit` near matches, sorted from their
+          index (of reversed numbers, migration 0013; of both names, migration 0011);
         - only when those are fewer than `limit`, for each partial way (a start, a fragment) its
           newest `limit` among the newest RECENT_WINDOW leads: a common start ("F", "Jo") has a
           page of matches there, which are then its newest of all, however many there are;

@@ -128,7 +128,8 @@ def export(request: HttpRequest) -> StreamingHttpResponse:
 def rates(request: HtmxHttpRequest) -> HttpResponse:
     filters = history_filter(with_default_period(request.GET))
     period = filters.cohort_period()
-    # One pass over the feedback and one over the leads (for rates and money), read at once.
+    # One pass over the feedback, and one over the leads (for rates and money) with the feedback's
+    # weeks, read at once in one snapshot.
     report, cells = feedback_report_with_cells(
         filters.qs, period=period, since=filters.all_feedback_since(), first=filters.first_day()
     )
